@@ -1,0 +1,179 @@
+/* vio.c - violation kinds, the bounded violation list, and its JSON rendering (see vio.h). */
+#include "vio.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+static const char *const kind_names[SL_KIND__COUNT] = {
+#define SL_KIND_NAME(id, name) name,
+    SL_KIND_MAP(SL_KIND_NAME)
+#undef SL_KIND_NAME
+};
+
+const char *sl_kind_name(sl_kind k)
+{
+    return (unsigned)k < SL_KIND__COUNT ? kind_names[k] : "Unknown";
+}
+
+int sl_kind_from_name(const char *name)
+{
+    for (int k = 0; k < SL_KIND__COUNT; k++)
+        if (strcmp(kind_names[k], name) == 0) return k;
+    return -1;
+}
+
+bool sl_kind_is_warning(sl_kind k) { return k == SL_KIND_DEPRECATED_EVENT; }
+
+void vio_list_reset(vio_list *l)
+{
+    l->n = 0;
+    l->dropped = 0;
+    l->nerrors = 0;
+}
+
+vio *vio_list_push(vio_list *l, sl_kind kind, const char *keyword)
+{
+    if (!sl_kind_is_warning(kind)) l->nerrors++;
+    if (l->n == VIO_MAX) {
+        l->dropped++;
+        return NULL;
+    }
+    vio *v = &l->items[l->n++];
+    v->kind = kind;
+    v->keyword = keyword;
+    v->path[0] = v->expected[0] = v->actual[0] = v->message[0] = '\0';
+    return v;
+}
+
+/* ---- bounded rendering ------------------------------------------------------------------- */
+
+typedef struct {
+    char *p;
+    size_t cap, len; /* len may exceed cap - 1: counts what did not fit */
+} rbuf;
+
+static void rb_putc(rbuf *b, char c)
+{
+    if (b->len + 1 < b->cap) b->p[b->len] = c;
+    b->len++;
+}
+
+static void rb_puts(rbuf *b, const char *s)
+{
+    while (*s) rb_putc(b, *s++);
+}
+
+static void rb_str(rbuf *b, const char *s)
+{
+    rb_putc(b, '"');
+    for (const unsigned char *u = (const unsigned char *)s; *u && b->len < b->cap; u++) {
+        switch (*u) {
+        case '"': rb_puts(b, "\\\""); break;
+        case '\\': rb_puts(b, "\\\\"); break;
+        case '\n': rb_puts(b, "\\n"); break;
+        case '\t': rb_puts(b, "\\t"); break;
+        case '\r': rb_puts(b, "\\r"); break;
+        default:
+            if (*u < 0x20) {
+                char hex[8];
+                snprintf(hex, sizeof hex, "\\u%04x", *u);
+                rb_puts(b, hex);
+            } else {
+                rb_putc(b, (char)*u);
+            }
+        }
+    }
+    rb_putc(b, '"');
+}
+
+static void rb_num(rbuf *b, double d)
+{
+    char tmp[32];
+    if (d == floor(d) && fabs(d) < 1e15)
+        snprintf(tmp, sizeof tmp, "%.0f", d);
+    else
+        snprintf(tmp, sizeof tmp, "%.17g", d);
+    rb_puts(b, tmp);
+}
+
+static void rb_value(rbuf *b, const cJSON *v, int depth)
+{
+    if (b->len >= b->cap) return;
+    if (!v) {
+        rb_puts(b, "null");
+        return;
+    }
+    switch (v->type & 0xFF) {
+    case cJSON_NULL: rb_puts(b, "null"); break;
+    case cJSON_True: rb_puts(b, "true"); break;
+    case cJSON_False: rb_puts(b, "false"); break;
+    case cJSON_Number: rb_num(b, v->valuedouble); break;
+    case cJSON_String: rb_str(b, v->valuestring ? v->valuestring : ""); break;
+    case cJSON_Raw: rb_puts(b, v->valuestring ? v->valuestring : ""); break;
+    case cJSON_Array:
+    case cJSON_Object: {
+        bool obj = cJSON_IsObject(v);
+        rb_putc(b, obj ? '{' : '[');
+        if (depth > 8) {
+            rb_puts(b, "...");
+        } else {
+            for (const cJSON *c = v->child; c && b->len < b->cap; c = c->next) {
+                if (c != v->child) rb_putc(b, ',');
+                if (obj) {
+                    rb_str(b, c->string ? c->string : "");
+                    rb_putc(b, ':');
+                }
+                rb_value(b, c, depth + 1);
+            }
+        }
+        rb_putc(b, obj ? '}' : ']');
+        break;
+    }
+    default: rb_puts(b, "?");
+    }
+}
+
+char *vio_render(char *dst, size_t cap, const cJSON *v)
+{
+    if (cap == 0) return dst;
+    rbuf b = {dst, cap, 0};
+    rb_value(&b, v, 0);
+    if (b.len < cap) {
+        dst[b.len] = '\0';
+    } else {
+        /* Truncated: end with "..." inside the buffer. */
+        size_t end = cap - 1;
+        dst[end] = '\0';
+        for (size_t i = 1; i <= 3 && i <= end; i++) dst[end - i] = '.';
+    }
+    return dst;
+}
+
+char *vio_list_to_json(const vio_list *l)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        const vio *v = &l->items[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) goto fail;
+        cJSON_AddItemToArray(arr, o);
+        if (!cJSON_AddStringToObject(o, "kind", sl_kind_name(v->kind)) ||
+            !cJSON_AddStringToObject(o, "path", v->path) ||
+            !cJSON_AddStringToObject(o, "keyword", v->keyword ? v->keyword : "") ||
+            !cJSON_AddStringToObject(o, "expected", v->expected) ||
+            !cJSON_AddStringToObject(o, "actual", v->actual) ||
+            !cJSON_AddStringToObject(o, "message", v->message))
+            goto fail;
+    }
+    char *s = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return s;
+fail:
+    cJSON_Delete(arr);
+    return NULL;
+}
