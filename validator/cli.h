@@ -1,0 +1,12 @@
+/* cli.h - the `sluice` subcommands that need no network: each takes the arguments after its own
+ * name (argv[0] is the subcommand name) and returns the process exit code
+ * (0 ok, 1 violations/lint errors/test failures, 2 usage or plan error). */
+#ifndef SL_CLI_H
+#define SL_CLI_H
+
+int cli_check(int argc, char **argv);
+int cli_lint(int argc, char **argv);
+int cli_compile(int argc, char **argv);
+int cli_schema_test(int argc, char **argv);
+
+#endif
