@@ -1,10 +1,196 @@
-/* cli_schematest.c - TEMPORARY stub; replaced by the schema-test runner. */
+/* cli_schematest.c - `sluice schema-test [--assert-formats] [--verbose] FILE...`: runs files in
+ * JSON-Schema-Test-Suite format (an array of {description, schema, tests: [{description, data,
+ * valid}]}) through the schema engine, non-strict, formats as annotations unless
+ * --assert-formats.
+ *
+ * Every case is validated twice - quietly (first failure stops) and reporting every violation -
+ * and both answers must agree with "valid". Prints "<file>: N passed, N failed" per file, each
+ * failing case briefly (with its violations under --verbose), and "N passed, N failed" last.
+ * Exit: 0 all passed, 1 some failed, 2 usage or I/O error (unreadable / unparsable file). */
 #include "cli.h"
+#include "schema.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+typedef struct {
+    bool assert_formats, verbose;
+    long passed, failed;
+    schema_ctx *ctx;
+    vio_list *vl;
+} st_run;
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (n + 1 < cap) break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void where(const char *buf, const char *at, int *line, int *col)
+{
+    *line = 1, *col = 1;
+    for (const char *p = buf; p < at && *p; p++) {
+        if (*p == '\n')
+            (*line)++, *col = 1;
+        else
+            (*col)++;
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static const char *desc(const cJSON *o)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "description");
+    return cJSON_IsString(d) ? d->valuestring : "(no description)";
+}
+
+static void run_group(st_run *st, const char *file, const cJSON *g, long *fp, long *ff)
+{
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(g, "schema");
+    const cJSON *tests = cJSON_GetObjectItemCaseSensitive(g, "tests");
+    int ntests = cJSON_GetArraySize(tests);
+    schema_opts o = {.strict = false, .assert_formats = st->assert_formats};
+    schema_builder *b = schema_builder_new(&o);
+    schema_prog *prog = NULL;
+    sl_diags d;
+    sl_diags_init(&d, file);
+    int root = b ? schema_builder_add(b, schema, NULL, &d) : SL_ENOMEM;
+    int rc = root < 0 ? root : schema_builder_finish(b, &prog, &d);
+    schema_builder_free(b);
+    if (rc < 0) {
+        printf("  FAIL %s: schema does not compile: %s\n", desc(g), sl_strerror(rc));
+        sl_diags_print(&d, stdout);
+        *ff += ntests;
+        sl_diags_cleanup(&d);
+        return;
+    }
+    sl_diags_cleanup(&d);
+    for (const cJSON *t = tests ? tests->child : NULL; t; t = t->next) {
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(t, "data");
+        bool want = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "valid"));
+        vio_list_reset(st->vl);
+        int quiet = data ? schema_validate(prog, root, data, st->ctx, NULL, NULL) : -1;
+        int full = data ? schema_validate(prog, root, data, st->ctx, st->vl, "") : -1;
+        bool consistent = quiet >= 0 && full == quiet && (full == 1) == (st->vl->nerrors == 0);
+        if (consistent && (quiet == 1) == want) {
+            (*fp)++;
+            continue;
+        }
+        (*ff)++;
+        if (!consistent)
+            printf("  FAIL %s / %s: quiet=%d full=%d violations=%zu (expected %s)\n", desc(g),
+                   desc(t), quiet, full, st->vl->nerrors, want ? "valid" : "invalid");
+        else
+            printf("  FAIL %s / %s: expected %s\n", desc(g), desc(t), want ? "valid" : "invalid");
+        if (st->verbose) {
+            char *j = vio_list_to_json(st->vl);
+            if (j) printf("    violations: %s\n", j);
+            free(j);
+        }
+    }
+    schema_prog_free(prog);
+}
+
+static int run_file(st_run *st, const char *path)
+{
+    size_t len;
+    char *buf = read_file(path, &len);
+    if (!buf) {
+        fprintf(stderr, "sluice schema-test: cannot read %s\n", path);
+        return 2;
+    }
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithOpts(buf, &end, 1);
+    if (!doc || !cJSON_IsArray(doc)) {
+        int line = 0, col = 0;
+        if (!doc && end) where(buf, end, &line, &col);
+        if (!doc)
+            fprintf(stderr, "sluice schema-test: %s:%d:%d: invalid JSON\n", path, line, col);
+        else
+            fprintf(stderr, "sluice schema-test: %s: expected an array of test groups\n", path);
+        cJSON_Delete(doc);
+        free(buf);
+        return 2;
+    }
+    long fp = 0, ff = 0;
+    for (const cJSON *g = doc->child; g; g = g->next)
+        run_group(st, path, g, &fp, &ff);
+    printf("%s: %ld passed, %ld failed\n", base_name(path), fp, ff);
+    st->passed += fp;
+    st->failed += ff;
+    cJSON_Delete(doc);
+    free(buf);
+    return 0;
+}
 
 int cli_schema_test(int argc, char **argv)
 {
-    fprintf(stderr, "sluice schema-test: not implemented yet\n");
-    return 2;
+    st_run st = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--assert-formats"))
+            st.assert_formats = true;
+        else if (!strcmp(argv[i], "--verbose"))
+            st.verbose = true;
+        else if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        } else {
+            fprintf(stderr, "sluice schema-test: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "usage: sluice schema-test [--assert-formats] [--verbose] FILE...\n");
+        return 2;
+    }
+    st.ctx = schema_ctx_new();
+    st.vl = malloc(sizeof *st.vl);
+    if (!st.ctx || !st.vl) {
+        schema_ctx_free(st.ctx);
+        free(st.vl);
+        fprintf(stderr, "sluice schema-test: out of memory\n");
+        return 2;
+    }
+    int status = 0;
+    for (; i < argc; i++)
+        if (run_file(&st, argv[i]) != 0) status = 2;
+    printf("%ld passed, %ld failed\n", st.passed, st.failed);
+    schema_ctx_free(st.ctx);
+    free(st.vl);
+    if (status) return status;
+    return st.failed ? 1 : 0;
 }

@@ -50,6 +50,8 @@ int schema_builder_add(schema_builder *b, const cJSON *schema, const char *base_
 int schema_builder_finish(schema_builder *b, schema_prog **out, sl_diags *d);
 
 void schema_prog_free(schema_prog *p);
+/* Number of roots added before finish (root ids are 0..count-1). */
+int schema_prog_root_count(const schema_prog *p);
 /* Human-readable disassembly of the whole program (ops, schema table, constants, regexes). */
 void schema_prog_dump(const schema_prog *p, FILE *out);
 

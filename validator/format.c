@@ -1,0 +1,420 @@
+/* format.c - JSON Schema "format" checkers (see format.h).
+ *
+ * Every checker is a pure function over the byte slice s[0..n): the slice is not NUL-terminated
+ * and nothing at or past s[n] is ever read. No allocation, no locale (only the ASCII helpers
+ * below classify bytes), no global mutable state; safe from any thread. Bytes >= 0x80 never
+ * match any character class, so non-ASCII input is always invalid.
+ *
+ * Deliberate choices where the RFCs leave room:
+ *  - hostname: a trailing root dot ("example.com.") is rejected, as is the empty string.
+ *  - email: RFC 5321 Mailbox; the domain is a hostname or an [IPv4] / [IPv6:...] literal (the
+ *    "IPv6:" tag is case-insensitive); general address literals are rejected.
+ *  - uri: RFC 3986 absolute URI (a fragment is allowed); IPvFuture literals are accepted,
+ *    RFC 6874 zone ids are not.
+ *  - ipv6: "::" stands for at least one zero group, so "1:2:3:4:5:6:7::" is valid but
+ *    "1:2:3:4:5:6:7:8::" is not. */
+#include "format.h"
+
+#include <string.h>
+
+static const char *const format_names[FORMAT__COUNT] = {
+#define FORMAT_NAME(id, name) name,
+    FORMAT_MAP(FORMAT_NAME)
+#undef FORMAT_NAME
+};
+
+int format_lookup(const char *name)
+{
+    if (!name) return -1;
+    for (int f = 0; f < FORMAT__COUNT; f++)
+        if (strcmp(format_names[f], name) == 0) return f;
+    return -1;
+}
+
+const char *format_name(format_id f)
+{
+    return (unsigned)f < FORMAT__COUNT ? format_names[f] : "unknown";
+}
+
+/* ---- ASCII helpers ------------------------------------------------------------------------ */
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_alpha(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static bool is_alnum(unsigned char c)
+{
+    return is_digit(c) || is_alpha(c);
+}
+static bool is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+static unsigned char lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* True when c is one of the bytes of the NUL-terminated set (c == 0 never matches). */
+static bool in_set(unsigned char c, const char *set)
+{
+    for (; *set; set++)
+        if ((unsigned char)*set == c) return true;
+    return false;
+}
+
+/* Two ASCII digits at s[0..2) -> value, or -1. Caller guarantees 2 readable bytes. */
+static int two_digits(const char *s)
+{
+    unsigned char a = (unsigned char)s[0], b = (unsigned char)s[1];
+    if (!is_digit(a) || !is_digit(b)) return -1;
+    return (a - '0') * 10 + (b - '0');
+}
+
+/* ---- RFC 3339 date, time, date-time ------------------------------------------------------- */
+
+static bool is_leap_year(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap_year(y) ? 29 : days[m - 1];
+}
+
+/* full-date = YYYY "-" MM "-" DD, exactly n == 10 bytes. */
+static bool check_date(const char *s, size_t n)
+{
+    if (n != 10 || s[4] != '-' || s[7] != '-') return false;
+    int hi = two_digits(s), lo = two_digits(s + 2);
+    int m = two_digits(s + 5), d = two_digits(s + 8);
+    if (hi < 0 || lo < 0 || m < 1 || m > 12 || d < 1) return false;
+    return d <= days_in_month(hi * 100 + lo, m);
+}
+
+/* full-time = HH ":" MM ":" SS [ "." 1*DIGIT ] ( "Z" / "z" / ("+" / "-") HH ":" MM ).
+ * A leap second (SS == 60) is valid only when the time, converted to UTC, is 23:59. */
+static bool check_time(const char *s, size_t n)
+{
+    if (n < 9 || s[2] != ':' || s[5] != ':') return false;
+    int h = two_digits(s), m = two_digits(s + 3), sec = two_digits(s + 6);
+    if (h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 60) return false;
+    size_t i = 8;
+    if (s[i] == '.') {
+        size_t start = ++i;
+        while (i < n && is_digit((unsigned char)s[i]))
+            i++;
+        if (i == start || i == n) return false;
+    }
+    int offset = 0; /* minutes east of UTC */
+    if (s[i] == 'Z' || s[i] == 'z') {
+        if (i + 1 != n) return false;
+    } else if (s[i] == '+' || s[i] == '-') {
+        if (n - i != 6 || s[i + 3] != ':') return false;
+        int oh = two_digits(s + i + 1), om = two_digits(s + i + 4);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59) return false;
+        offset = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+    } else {
+        return false;
+    }
+    if (sec == 60) {
+        int utc = ((h * 60 + m - offset) % 1440 + 1440) % 1440;
+        if (utc != 23 * 60 + 59) return false;
+    }
+    return true;
+}
+
+static bool check_date_time(const char *s, size_t n)
+{
+    if (n < 11 || (s[10] != 'T' && s[10] != 't')) return false;
+    return check_date(s, 10) && check_time(s + 11, n - 11);
+}
+
+/* ---- IP addresses ------------------------------------------------------------------------- */
+
+/* Dotted quad: exactly four decimal parts 0-255, no leading zeros, nothing else. */
+static bool check_ipv4(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part > 0) {
+            if (i >= n || s[i] != '.') return false;
+            i++;
+        }
+        size_t start = i;
+        int v = 0;
+        while (i < n && i - start < 3 && is_digit((unsigned char)s[i]))
+            v = v * 10 + (s[i++] - '0');
+        size_t len = i - start;
+        if (len == 0 || v > 255 || (len > 1 && s[start] == '0')) return false;
+    }
+    return i == n;
+}
+
+/* RFC 4291 section 2.2 text forms: 8 groups of 1-4 hex digits, at most one "::" standing for
+ * one or more zero groups, optionally ending in an embedded IPv4 address (two groups). */
+static bool check_ipv6(const char *s, size_t n)
+{
+    size_t i = 0;
+    int groups = 0;
+    bool compressed = false;
+    if (n < 2) return false;
+    if (s[0] == ':') {
+        if (s[1] != ':') return false;
+        compressed = true;
+        i = 2;
+        if (i == n) return true;
+    }
+    for (;;) {
+        size_t start = i;
+        while (i < n && is_hex((unsigned char)s[i]))
+            i++;
+        if (i < n && s[i] == '.') { /* embedded IPv4 tail: must run to the end */
+            if (!check_ipv4(s + start, n - start)) return false;
+            groups += 2;
+            break;
+        }
+        if (i == start || i - start > 4) return false;
+        groups++;
+        if (groups > 8) return false;
+        if (i == n) break;
+        if (s[i] != ':') return false;
+        i++;
+        if (i == n) return false; /* single trailing colon */
+        if (s[i] == ':') {
+            if (compressed) return false;
+            compressed = true;
+            i++;
+            if (i == n) break;
+        }
+    }
+    return compressed ? groups <= 7 : groups == 8;
+}
+
+/* ---- hostname ----------------------------------------------------------------------------- */
+
+/* RFC 1123 host name: dot-separated labels of 1-63 ASCII letters, digits and '-', not starting
+ * or ending with '-'; at most 253 bytes; no trailing dot. */
+static bool check_hostname(const char *s, size_t n)
+{
+    if (n == 0 || n > 253) return false;
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-') return false;
+            label = 0;
+        } else if (is_alnum(c) || c == '-') {
+            if (c == '-' && label == 0) return false;
+            if (++label > 63) return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0 && s[n - 1] != '-';
+}
+
+/* ---- email -------------------------------------------------------------------------------- */
+
+/* RFC 5322 atext, as used by RFC 5321 Dot-string. */
+static bool is_atext(unsigned char c)
+{
+    return is_alnum(c) || in_set(c, "!#$%&'*+-/=?^_`{|}~");
+}
+
+/* Parses the local part at s[0..n); returns its length (the index of the '@' that must follow),
+ * or 0 when invalid. */
+static size_t email_local(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (n > 0 && s[0] == '"') {
+        for (i = 1; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == '"') return i + 1;
+            if (c == '\\') {
+                if (++i >= n || (unsigned char)s[i] < 32 || (unsigned char)s[i] > 126) return 0;
+            } else if (c < 32 || c > 126) {
+                return 0;
+            }
+        }
+        return 0; /* unclosed quote */
+    }
+    for (; i < n && s[i] != '@'; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '.') {
+            if (i == 0 || s[i - 1] == '.') return 0;
+        } else if (!is_atext(c)) {
+            return 0;
+        }
+    }
+    if (i == 0 || s[i - 1] == '.') return 0;
+    return i;
+}
+
+static bool check_email(const char *s, size_t n)
+{
+    size_t local = email_local(s, n);
+    if (local == 0 || local > 64 || local >= n || s[local] != '@') return false;
+    const char *d = s + local + 1;
+    size_t dn = n - local - 1;
+    if (dn >= 2 && d[0] == '[') {
+        if (d[dn - 1] != ']') return false;
+        d++, dn -= 2;
+        if (dn >= 5 && lower((unsigned char)d[0]) == 'i' && lower((unsigned char)d[1]) == 'p' &&
+            lower((unsigned char)d[2]) == 'v' && d[3] == '6' && d[4] == ':')
+            return check_ipv6(d + 5, dn - 5);
+        return check_ipv4(d, dn);
+    }
+    return check_hostname(d, dn);
+}
+
+/* ---- uri ---------------------------------------------------------------------------------- */
+
+static bool uri_unreserved(unsigned char c)
+{
+    return is_alnum(c) || in_set(c, "-._~");
+}
+static bool uri_sub_delim(unsigned char c)
+{
+    return in_set(c, "!$&'()*+,;=");
+}
+
+/* Scans s[i..n) over unreserved, sub-delims, %-escapes and the bytes in extra; returns the index
+ * of the first other byte, or (size_t)-1 on a malformed %-escape. */
+static size_t uri_scan(const char *s, size_t n, size_t i, const char *extra)
+{
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            if (n - i < 3 || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2]))
+                return (size_t)-1;
+            i += 3;
+        } else if (uri_unreserved(c) || uri_sub_delim(c) || in_set(c, extra)) {
+            i++;
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+/* IP-literal contents (between the brackets): IPv6address or IPvFuture. */
+static bool uri_ip_literal(const char *s, size_t n)
+{
+    if (n > 0 && (s[0] == 'v' || s[0] == 'V')) {
+        size_t i = 1;
+        while (i < n && is_hex((unsigned char)s[i]))
+            i++;
+        if (i == 1 || i >= n || s[i] != '.') return false;
+        size_t start = ++i;
+        while (i < n && (uri_unreserved((unsigned char)s[i]) ||
+                         uri_sub_delim((unsigned char)s[i]) || s[i] == ':'))
+            i++;
+        return i > start && i == n;
+    }
+    return check_ipv6(s, n);
+}
+
+/* authority = [ userinfo "@" ] host [ ":" port ], exactly s[0..n). */
+static bool uri_authority(const char *s, size_t n)
+{
+    const char *at = memchr(s, '@', n);
+    if (at) {
+        size_t ui = (size_t)(at - s);
+        if (uri_scan(s, ui, 0, ":") != ui) return false;
+        s = at + 1;
+        n -= ui + 1;
+    }
+    size_t i;
+    if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close || !uri_ip_literal(s + 1, (size_t)(close - s) - 1)) return false;
+        i = (size_t)(close - s) + 1;
+    } else {
+        i = uri_scan(s, n, 0, ""); /* reg-name (covers IPv4address too) */
+        if (i == (size_t)-1) return false;
+    }
+    if (i == n) return true;
+    if (s[i] != ':') return false;
+    for (i++; i < n; i++)
+        if (!is_digit((unsigned char)s[i])) return false;
+    return true;
+}
+
+/* URI = scheme ":" hier-part [ "?" query ] [ "#" fragment ] */
+static bool check_uri(const char *s, size_t n)
+{
+    if (n == 0 || !is_alpha((unsigned char)s[0])) return false;
+    size_t i = 1;
+    while (i < n && (is_alnum((unsigned char)s[i]) || in_set((unsigned char)s[i], "+-.")))
+        i++;
+    if (i >= n || s[i] != ':') return false;
+    i++;
+    if (n - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
+        size_t a = i + 2, e = a;
+        while (e < n && s[e] != '/' && s[e] != '?' && s[e] != '#')
+            e++;
+        if (!uri_authority(s + a, e - a)) return false;
+        i = e;
+    }
+    i = uri_scan(s, n, i, ":@/"); /* path: pchar and "/" */
+    if (i == (size_t)-1) return false;
+    if (i < n && s[i] == '?') {
+        i = uri_scan(s, n, i + 1, ":@/?");
+        if (i == (size_t)-1) return false;
+    }
+    if (i < n && s[i] == '#') {
+        i = uri_scan(s, n, i + 1, ":@/?");
+        if (i == (size_t)-1) return false;
+    }
+    return i == n;
+}
+
+/* ---- uuid --------------------------------------------------------------------------------- */
+
+/* 8-4-4-4-12 hex digits, either case; any version and variant. */
+static bool check_uuid(const char *s, size_t n)
+{
+    if (n != 36) return false;
+    for (size_t i = 0; i < n; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !is_hex((unsigned char)s[i])) return false;
+    }
+    return true;
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+bool format_check(format_id f, const char *s, size_t n)
+{
+    if (!s && n > 0) return false;
+    if (!s) s = "";
+    switch (f) {
+    case FORMAT_DATE_TIME:
+        return check_date_time(s, n);
+    case FORMAT_DATE:
+        return check_date(s, n);
+    case FORMAT_TIME:
+        return check_time(s, n);
+    case FORMAT_EMAIL:
+        return check_email(s, n);
+    case FORMAT_URI:
+        return check_uri(s, n);
+    case FORMAT_UUID:
+        return check_uuid(s, n);
+    case FORMAT_IPV4:
+        return check_ipv4(s, n);
+    case FORMAT_IPV6:
+        return check_ipv6(s, n);
+    case FORMAT_HOSTNAME:
+        return check_hostname(s, n);
+    default:
+        return false;
+    }
+}
