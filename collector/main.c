@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arena.h"
 #include "cli.h"
 #ifdef SLUICE_HAVE_COLLECTOR
 #include "serve.h"
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    arena_cjson_install(); /* cJSON allocates from per-thread arenas where one is set */
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);

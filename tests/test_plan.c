@@ -94,13 +94,14 @@ static void test_valid_and_invalid(void)
     static vio_list vl;
 
     /* a fully valid track call */
-    int rc = check_json(p, ctx,
-                        "{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"u1\","
-                        "\"timestamp\":\"2026-11-28T10:00:00Z\",\"properties\":{\"order_id\":\"o1\","
-                        "\"revenue\":12.5,\"currency\":\"EUR\",\"products\":[{\"sku\":\"A\","
-                        "\"price\":3}]},\"context\":{\"library\":{\"name\":\"x\"},"
-                        "\"campaign\":{\"medium\":\"email\",\"source\":\"n\"}}}",
-                        &vl);
+    int rc =
+        check_json(p, ctx,
+                   "{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"u1\","
+                   "\"timestamp\":\"2026-11-28T10:00:00Z\",\"properties\":{\"order_id\":\"o1\","
+                   "\"revenue\":12.5,\"currency\":\"EUR\",\"products\":[{\"sku\":\"A\","
+                   "\"price\":3}]},\"context\":{\"library\":{\"name\":\"x\"},"
+                   "\"campaign\":{\"medium\":\"email\",\"source\":\"n\"}}}",
+                   &vl);
     if (rc) dump_vl(&vl);
     CHECK_INT(rc, 0);
 
@@ -156,9 +157,8 @@ static void test_valid_and_invalid(void)
     /* identify traits (required: true shorthand), pages */
     rc = check_json(p, ctx, "{\"type\":\"identify\",\"userId\":\"u\",\"traits\":{}}", &vl);
     CHECK(has(&vl, SL_KIND_REQUIRED_MISSING, "/traits/email"));
-    rc = check_json(p, ctx,
-                    "{\"type\":\"identify\",\"userId\":\"u\",\"traits\":{\"email\":\"a@b.co\"}}",
-                    &vl);
+    rc = check_json(
+        p, ctx, "{\"type\":\"identify\",\"userId\":\"u\",\"traits\":{\"email\":\"a@b.co\"}}", &vl);
     CHECK_INT(rc, 0);
     rc = check_json(p, ctx,
                     "{\"type\":\"page\",\"name\":\"Home\",\"userId\":\"u\",\"properties\":"

@@ -11,7 +11,8 @@
 int main(void)
 {
     /* kinds round-trip */
-    for (int k = 0; k < SL_KIND__COUNT; k++) CHECK_INT(sl_kind_from_name(sl_kind_name(k)), k);
+    for (int k = 0; k < SL_KIND__COUNT; k++)
+        CHECK_INT(sl_kind_from_name(sl_kind_name(k)), k);
     CHECK_INT(sl_kind_from_name("Nope"), -1);
     CHECK(sl_kind_is_warning(SL_KIND_DEPRECATED_EVENT));
     CHECK(!sl_kind_is_warning(SL_KIND_REQUIRED_MISSING));
@@ -20,7 +21,8 @@ int main(void)
     static vio_list l;
     vio_list_reset(&l);
     CHECK(vio_list_push(&l, SL_KIND_DEPRECATED_EVENT, "deprecated") != NULL);
-    for (int i = 0; i < VIO_MAX + 5; i++) vio_list_push(&l, SL_KIND_ENUM_MISMATCH, "enum");
+    for (int i = 0; i < VIO_MAX + 5; i++)
+        vio_list_push(&l, SL_KIND_ENUM_MISMATCH, "enum");
     CHECK_INT(l.n, VIO_MAX);
     CHECK_INT(l.dropped, 6);
     CHECK_INT(l.nerrors, VIO_MAX + 5);

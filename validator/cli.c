@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "arena.h"
 #include "plan.h"
 
 /* ---- growable text buffer ------------------------------------------------------------------ */
@@ -28,7 +29,8 @@ static void sb_grow(sbuf *b, size_t add)
 {
     if (b->len + add + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + add + 1) cap *= 2;
+    while (cap < b->len + add + 1)
+        cap *= 2;
     char *np = realloc(b->p, cap);
     if (!np) {
         fprintf(stderr, "sluice: out of memory\n");
@@ -45,6 +47,9 @@ static void sb_put(sbuf *b, const char *s, size_t n)
     b->len += n;
     b->p[b->len] = '\0';
 }
+
+/* Appends a string literal (length known at compile time). */
+#define SB_LIT(b, lit) sb_put((b), (lit), sizeof(lit) - 1)
 
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...)
@@ -64,7 +69,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 /* JSON string literal (with quotes). */
 static void sb_json_str(sbuf *b, const char *s)
 {
-    sb_put(b, "\"", 1);
+    SB_LIT(b, "\"");
     for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
         if (*u == '"' || *u == '\\') {
             char esc[2] = {'\\', (char)*u};
@@ -75,7 +80,7 @@ static void sb_json_str(sbuf *b, const char *s)
             sb_put(b, (const char *)u, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    SB_LIT(b, "\"");
 }
 
 /* XML-escaped text. */
@@ -83,13 +88,21 @@ static void sb_xml(sbuf *b, const char *s)
 {
     for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
         switch (*u) {
-        case '<': sb_put(b, "&lt;", 4); break;
-        case '>': sb_put(b, "&gt;", 4); break;
-        case '&': sb_put(b, "&amp;", 5); break;
-        case '"': sb_put(b, "&quot;", 6); break;
+        case '<':
+            SB_LIT(b, "&lt;");
+            break;
+        case '>':
+            SB_LIT(b, "&gt;");
+            break;
+        case '&':
+            SB_LIT(b, "&amp;");
+            break;
+        case '"':
+            SB_LIT(b, "&quot;");
+            break;
         default:
             if (*u < 0x20 && *u != '\n' && *u != '\t')
-                sb_put(b, " ", 1);
+                SB_LIT(b, " ");
             else
                 sb_put(b, (const char *)u, 1);
         }
@@ -100,11 +113,13 @@ static int read_all(FILE *f, sbuf *b)
 {
     char tmp[65536];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) sb_put(b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        sb_put(b, tmp, n);
     return ferror(f) ? -1 : 0;
 }
 
-/* ---- options ----------------------------------------------------------------------------------- */
+/* ---- options -----------------------------------------------------------------------------------
+ */
 
 /* Matches "--name VALUE" or "--name=VALUE"; advances *i. Exits 2 when the value is missing. */
 static const char *opt_value(int argc, char **argv, int *i, const char *name)
@@ -132,7 +147,8 @@ static plan *load_plan(const char *path, bool lint)
     return p;
 }
 
-/* ---- check -------------------------------------------------------------------------------------- */
+/* ---- check --------------------------------------------------------------------------------------
+ */
 
 enum { FMT_TEXT, FMT_JSON, FMT_JUNIT };
 
@@ -155,6 +171,7 @@ typedef struct {
     group *groups;
     size_t ngroups, capgroups;
     vio_list vl;
+    arena *arena; /* scratch for parsed input values */
 } checker;
 
 static void note_group(checker *c, const char *label, const vio *v, size_t index)
@@ -213,52 +230,52 @@ static void record(checker *c, const char *label, size_t index)
             sb_json_str(&c->out, label);
             sb_printf(&c->out, ",\"kind\":\"%s\",\"path\":", sl_kind_name(v->kind));
             sb_json_str(&c->out, v->path);
-            sb_put(&c->out, ",\"keyword\":", 11);
+            SB_LIT(&c->out, ",\"keyword\":");
             sb_json_str(&c->out, v->keyword ? v->keyword : "");
-            sb_put(&c->out, ",\"expected\":", 12);
+            SB_LIT(&c->out, ",\"expected\":");
             sb_json_str(&c->out, v->expected);
-            sb_put(&c->out, ",\"actual\":", 10);
+            SB_LIT(&c->out, ",\"actual\":");
             sb_json_str(&c->out, v->actual);
-            sb_put(&c->out, ",\"message\":", 11);
+            SB_LIT(&c->out, ",\"message\":");
             sb_json_str(&c->out, v->message);
-            if (sl_kind_is_warning(v->kind)) sb_put(&c->out, ",\"severity\":\"warning\"", 21);
-            sb_put(&c->out, "}", 1);
+            if (sl_kind_is_warning(v->kind)) SB_LIT(&c->out, ",\"severity\":\"warning\"");
+            SB_LIT(&c->out, "}");
         }
     }
     c->violations += nerr + c->vl.dropped;
     if (c->format == FMT_JUNIT) {
-        sb_put(&c->out, "    <testcase classname=\"", 26);
+        SB_LIT(&c->out, "    <testcase classname=\"");
         sb_xml(&c->out, label);
         sb_printf(&c->out, "\" name=\"event #%zu: ", index);
         sb_xml(&c->out, label);
-        sb_put(&c->out, "\"", 1);
+        SB_LIT(&c->out, "\"");
         if (!c->vl.nerrors) {
-            sb_put(&c->out, "/>\n", 3);
+            SB_LIT(&c->out, "/>\n");
             return;
         }
-        sb_put(&c->out, ">\n      <failure message=\"", 27);
+        SB_LIT(&c->out, ">\n      <failure message=\"");
         for (size_t i = 0; i < c->vl.n; i++)
             if (!sl_kind_is_warning(c->vl.items[i].kind)) {
                 sb_xml(&c->out, c->vl.items[i].message);
                 break;
             }
-        sb_put(&c->out, "\" type=\"", 8);
+        SB_LIT(&c->out, "\" type=\"");
         for (size_t i = 0; i < c->vl.n; i++)
             if (!sl_kind_is_warning(c->vl.items[i].kind)) {
                 sb_xml(&c->out, sl_kind_name(c->vl.items[i].kind));
                 break;
             }
-        sb_put(&c->out, "\">", 2);
+        SB_LIT(&c->out, "\">");
         for (size_t i = 0; i < c->vl.n; i++) {
             const vio *v = &c->vl.items[i];
             sb_xml(&c->out, sl_kind_name(v->kind));
-            sb_put(&c->out, " ", 1);
+            SB_LIT(&c->out, " ");
             sb_xml(&c->out, v->path[0] ? v->path : "/");
-            sb_put(&c->out, ": ", 2);
+            SB_LIT(&c->out, ": ");
             sb_xml(&c->out, v->message);
-            sb_put(&c->out, "\n", 1);
+            SB_LIT(&c->out, "\n");
         }
-        sb_put(&c->out, "</failure>\n    </testcase>\n", 27);
+        SB_LIT(&c->out, "</failure>\n    </testcase>\n");
     }
 }
 
@@ -267,8 +284,7 @@ static void check_event(checker *c, const cJSON *ev, size_t index)
     char label[128];
     int rc = plan_check(c->plan, ev, c->ctx, &c->vl);
     if (rc < 0) {
-        fprintf(stderr, "sluice: internal error checking event %zu: %s\n", index,
-                sl_strerror(rc));
+        fprintf(stderr, "sluice: internal error checking event %zu: %s\n", index, sl_strerror(rc));
         exit(2);
     }
     label_of(ev, label, sizeof label);
@@ -310,11 +326,16 @@ static void check_buffer(checker *c, const char *name, const char *buf, size_t l
 {
     const char *p = buf, *end = buf + len;
     for (;;) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+            p++;
         if (p >= end) break;
         const char *parse_end = NULL;
+        /* Each top-level value is parsed into the arena and dropped with one reset. */
+        arena_reset(c->arena);
+        arena *prev = arena_set_current(c->arena);
         cJSON *v = cJSON_ParseWithLengthOpts(p, (size_t)(end - p), &parse_end, false);
         if (!v) {
+            arena_set_current(prev);
             /* Report where, then resume at the next line. */
             const char *at = parse_end && parse_end >= p && parse_end <= end ? parse_end : p;
             size_t line, col;
@@ -330,9 +351,11 @@ static void check_buffer(checker *c, const char *name, const char *buf, size_t l
             continue;
         }
         p = parse_end;
-        const cJSON *batch = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "batch") : NULL;
+        const cJSON *batch =
+            cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "batch") : NULL;
         if (cJSON_IsArray(v)) {
-            for (cJSON *e = v->child; e; e = e->next) check_event(c, e, (*index)++);
+            for (cJSON *e = v->child; e; e = e->next)
+                check_event(c, e, (*index)++);
         } else if (cJSON_IsArray(batch)) {
             for (cJSON *e = batch->child; e; e = e->next) {
                 merge_batch_level(e, v, "context");
@@ -342,7 +365,7 @@ static void check_buffer(checker *c, const char *name, const char *buf, size_t l
         } else {
             check_event(c, v, (*index)++);
         }
-        cJSON_Delete(v);
+        arena_set_current(prev); /* v lives in the arena: the next reset frees it */
     }
 }
 
@@ -430,13 +453,14 @@ int cli_check(int argc, char **argv)
             files[nfiles++] = argv[i];
         }
     }
-    int format = !strcmp(fmt, "text") ? FMT_TEXT
-                 : !strcmp(fmt, "json") ? FMT_JSON
+    int format = !strcmp(fmt, "text")    ? FMT_TEXT
+                 : !strcmp(fmt, "json")  ? FMT_JSON
                  : !strcmp(fmt, "junit") ? FMT_JUNIT
                                          : -1;
     if (!plan_path || format < 0) {
-        fprintf(stderr, plan_path ? "sluice check: unknown format '%s'\n"
-                                  : "sluice check: --plan is required\n",
+        fprintf(stderr,
+                plan_path ? "sluice check: unknown format '%s'\n"
+                          : "sluice check: --plan is required\n",
                 fmt);
         check_usage(stderr);
         free(files);
@@ -449,8 +473,9 @@ int cli_check(int argc, char **argv)
     }
     checker c = {.plan = p, .format = format};
     c.ctx = plan_ctx_new();
+    c.arena = arena_new(1 << 20);
     if (coverage) c.cover = plan_cover_new(p);
-    if (!c.ctx || (coverage && !c.cover)) {
+    if (!c.ctx || !c.arena || (coverage && !c.cover)) {
         fprintf(stderr, "sluice: out of memory\n");
         return 2;
     }
@@ -503,17 +528,20 @@ int cli_check(int argc, char **argv)
         rc = c.invalid ? 1 : 0;
     }
     cJSON_Delete(cov);
-    for (size_t i = 0; i < c.ngroups; i++) free(c.groups[i].label);
+    for (size_t i = 0; i < c.ngroups; i++)
+        free(c.groups[i].label);
     free(c.groups);
     free(c.out.p);
     plan_cover_free(c.cover);
     plan_ctx_free(c.ctx);
+    arena_free(c.arena);
     plan_release(p);
     free(files);
     return rc;
 }
 
-/* ---- lint ------------------------------------------------------------------------------------------ */
+/* ---- lint
+ * ------------------------------------------------------------------------------------------ */
 
 int cli_lint(int argc, char **argv)
 {
@@ -547,7 +575,8 @@ int cli_lint(int argc, char **argv)
     return rc == SL_EIO ? 2 : rc ? 1 : 0;
 }
 
-/* ---- compile ------------------------------------------------------------------------------------- */
+/* ---- compile
+ * ------------------------------------------------------------------------------------- */
 
 int cli_compile(int argc, char **argv)
 {
@@ -573,8 +602,9 @@ int cli_compile(int argc, char **argv)
         }
     }
     if (!path || (emit && strcmp(emit, "json-schema") != 0)) {
-        fprintf(stderr, emit ? "sluice compile: unknown --emit target '%s' (json-schema)\n"
-                             : "usage: sluice compile PLAN [--dump | --emit json-schema]\n",
+        fprintf(stderr,
+                emit ? "sluice compile: unknown --emit target '%s' (json-schema)\n"
+                     : "usage: sluice compile PLAN [--dump | --emit json-schema]\n",
                 emit);
         return 2;
     }

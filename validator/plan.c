@@ -1,9 +1,10 @@
 /* plan.c - the tracking-plan compiler and checker (see plan.h and specs/PLAN-FORMAT.md).
  *
- * Pipeline: YAML -> cJSON tree with positions (yamlj + srcmap) -> shape check of the plan's own keys
- * (unknown key = error with line:col) -> rewrite of the user's schemas (required: true shorthand,
- * additional_properties policy, #/types/X -> #/$defs/X) -> one generated, self-contained JSON
- * Schema per call kind and per planned event ("roots") -> schema_builder -> immutable schema_prog.
+ * Pipeline: YAML -> cJSON tree with positions (yamlj + srcmap) -> shape check of the plan's own
+ * keys (unknown key = error with line:col) -> rewrite of the user's schemas (required: true
+ * shorthand, additional_properties policy, #/types/X -> #/$defs/X) -> one generated, self-contained
+ * JSON Schema per call kind and per planned event ("roots") -> schema_builder -> immutable
+ * schema_prog.
  *
  * The generated roots are the single source of truth: the same trees are compiled for checking and
  * printed by `compile --emit json-schema`. They move the user's nodes (event properties, traits)
@@ -100,13 +101,19 @@ static const char *type_name(const cJSON *v)
 {
     if (!v) return "nothing";
     switch (v->type & 0xFF) {
-    case cJSON_NULL: return "null";
+    case cJSON_NULL:
+        return "null";
     case cJSON_True:
-    case cJSON_False: return "a boolean";
-    case cJSON_Number: return "a number";
-    case cJSON_String: return "a string";
-    case cJSON_Array: return "a list";
-    case cJSON_Object: return "a mapping";
+    case cJSON_False:
+        return "a boolean";
+    case cJSON_Number:
+        return "a number";
+    case cJSON_String:
+        return "a string";
+    case cJSON_Array:
+        return "a list";
+    case cJSON_Object:
+        return "a mapping";
     }
     return "a value";
 }
@@ -168,19 +175,30 @@ static int opt_choice(comp *c, const cJSON *m, const char *key, const char *cons
 static uint32_t hash_str(const char *s)
 {
     uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
 }
 
-/* ---- schema rewriting -------------------------------------------------------------------------- */
+/* ---- schema rewriting --------------------------------------------------------------------------
+ */
 
 /* Keywords whose value is a schema, a list of schemas, or a map of schemas. */
-static const char *const kw_schema[] = {"additionalProperties", "items", "contains", "not", "if",
-                                         "then", "else", "propertyNames", "unevaluatedProperties",
-                                         "unevaluatedItems", "contentSchema", NULL};
+static const char *const kw_schema[] = {"additionalProperties",
+                                        "items",
+                                        "contains",
+                                        "not",
+                                        "if",
+                                        "then",
+                                        "else",
+                                        "propertyNames",
+                                        "unevaluatedProperties",
+                                        "unevaluatedItems",
+                                        "contentSchema",
+                                        NULL};
 static const char *const kw_list[] = {"prefixItems", "allOf", "anyOf", "oneOf", NULL};
 static const char *const kw_map[] = {"properties", "patternProperties", "dependentSchemas", "$defs",
-                                      NULL};
+                                     NULL};
 
 static bool in_list(const char *const *l, const char *s)
 {
@@ -212,8 +230,9 @@ static void lift_required(rw *r, cJSON *parent, cJSON *props)
             list = cJSON_AddArrayToObject(parent, "required");
             if (!list) return;
         } else if (!cJSON_IsArray(list)) {
-            err_at(r->c, list, "\"required\" must be a list of property names when its members "
-                               "use required: true");
+            err_at(r->c, list,
+                   "\"required\" must be a list of property names when its members "
+                   "use required: true");
             continue;
         }
         bool dup = false;
@@ -283,9 +302,11 @@ static void rewrite_schema(rw *r, cJSON *s, int depth)
         if (in_list(kw_schema, k->string)) {
             rewrite_schema(r, k, depth + 1);
         } else if (in_list(kw_list, k->string) && cJSON_IsArray(k)) {
-            for (cJSON *e = k->child; e; e = e->next) rewrite_schema(r, e, depth + 1);
+            for (cJSON *e = k->child; e; e = e->next)
+                rewrite_schema(r, e, depth + 1);
         } else if (in_list(kw_map, k->string) && cJSON_IsObject(k)) {
-            for (cJSON *e = k->child; e; e = e->next) rewrite_schema(r, e, depth + 1);
+            for (cJSON *e = k->child; e; e = e->next)
+                rewrite_schema(r, e, depth + 1);
         }
     }
 }
@@ -302,10 +323,12 @@ static void mark_refs(const cJSON *s, const cJSON *types, bool *used, int depth)
         for (const cJSON *t = types ? types->child : NULL; t; t = t->next, i++)
             if (strlen(t->string) == n && strncmp(t->string, name, n) == 0) used[i] = true;
     }
-    for (const cJSON *k = s->child; k; k = k->next) mark_refs(k, types, used, depth + 1);
+    for (const cJSON *k = s->child; k; k = k->next)
+        mark_refs(k, types, used, depth + 1);
 }
 
-/* ---- generated roots --------------------------------------------------------------------------- */
+/* ---- generated roots ---------------------------------------------------------------------------
+ */
 
 /* A cJSON reference to `node` (shares its children), carrying node's source position. */
 static cJSON *ref_to(comp *c, const cJSON *node)
@@ -327,7 +350,8 @@ static cJSON *ref_to(comp *c, const cJSON *node)
 static cJSON *str_list(const char *const *items)
 {
     cJSON *a = cJSON_CreateArray();
-    for (; a && *items; items++) cJSON_AddItemToArray(a, cJSON_CreateString(*items));
+    for (; a && *items; items++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(*items));
     return a;
 }
 
@@ -414,8 +438,8 @@ static cJSON *make_root(comp *c, const char *title, int call, const char *part, 
 /* Turns a plan `properties:`/`traits:` map into an object schema (the map node is moved in). */
 static cJSON *object_schema(comp *c, cJSON *map, bool closed)
 {
+    /* No "type": "object" here: the envelope already says so (one violation, not two). */
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "type", "object");
     if (map) {
         cJSON_AddItemToObject(s, "properties", map);
         if (c->map) {
@@ -456,20 +480,31 @@ static int names_of(const cJSON *map, char ***out, size_t *n)
     char **v = calloc(cnt, sizeof *v);
     if (!v) return SL_ENOMEM;
     size_t i = 0;
-    for (const cJSON *p = map->child; p && i < cnt; p = p->next) v[i++] = strdup(p->string);
+    for (const cJSON *p = map->child; p && i < cnt; p = p->next)
+        v[i++] = strdup(p->string);
     *out = v;
     *n = i;
     return 0;
 }
 
-/* ---- lint ------------------------------------------------------------------------------------------ */
+/* ---- lint
+ * ------------------------------------------------------------------------------------------ */
 
 enum { NAME_ANY, NAME_TITLE, NAME_SNAKE, NAME_CAMEL };
 static const char *const name_styles[] = {"any", "title_case", "snake_case", "camel_case", NULL};
 
-static bool is_lower(char ch) { return ch >= 'a' && ch <= 'z'; }
-static bool is_upper(char ch) { return ch >= 'A' && ch <= 'Z'; }
-static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+static bool is_lower(char ch)
+{
+    return ch >= 'a' && ch <= 'z';
+}
+static bool is_upper(char ch)
+{
+    return ch >= 'A' && ch <= 'Z';
+}
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
 
 static bool name_ok(int style, const char *s)
 {
@@ -478,9 +513,9 @@ static bool name_ok(int style, const char *s)
     if (style == NAME_TITLE) {
         /* "Order Completed", "Product Added to Wishlist": words of [A-Z0-9][A-Za-z0-9]*, one
          * space apart; short function words after the first may stay lowercase. */
-        static const char *const minor[] = {"a",  "an", "and", "as", "at",   "by", "for", "from",
-                                            "in", "of", "on",  "or", "the",  "to", "via", "with",
-                                            NULL};
+        static const char *const minor[] = {"a",   "an",   "and", "as",   "at", "by",
+                                            "for", "from", "in",  "of",   "on", "or",
+                                            "the", "to",   "via", "with", NULL};
         for (const char *p = s; *p;) {
             size_t wl = strcspn(p, " ");
             bool small = false;
@@ -518,16 +553,17 @@ static void lint_props(comp *c, int style, const cJSON *map, const char *owner)
 {
     for (const cJSON *p = map ? map->child : NULL; p; p = p->next)
         if (!name_ok(style, p->string))
-            warn_at(c, p, "property \"%s\" of %s is not %s", p->string, owner,
-                    name_styles[style]);
+            warn_at(c, p, "property \"%s\" of %s is not %s", p->string, owner, name_styles[style]);
 }
 
-/* ---- loading ----------------------------------------------------------------------------------- */
+/* ---- loading -----------------------------------------------------------------------------------
+ */
 
 static void event_cleanup(plan_event *e)
 {
     free(e->name);
-    for (size_t i = 0; i < e->nprops; i++) free(e->props[i]);
+    for (size_t i = 0; i < e->nprops; i++)
+        free(e->props[i]);
     free(e->props);
 }
 
@@ -535,8 +571,10 @@ static void plan_free(plan *p)
 {
     if (!p) return;
     schema_prog_free(p->prog);
-    for (size_t i = 0; i < p->nevents; i++) event_cleanup(&p->events[i]);
-    for (size_t i = 0; i < p->npages; i++) event_cleanup(&p->pages[i]);
+    for (size_t i = 0; i < p->nevents; i++)
+        event_cleanup(&p->events[i]);
+    for (size_t i = 0; i < p->npages; i++)
+        event_cleanup(&p->pages[i]);
     free(p->events);
     free(p->pages);
     free(p->ev_hash);
@@ -550,13 +588,15 @@ static void plan_free(plan *p)
 static int build_index(plan *p)
 {
     size_t cap = 16;
-    while (cap < p->nevents * 2) cap *= 2;
+    while (cap < p->nevents * 2)
+        cap *= 2;
     p->ev_hash = calloc(cap, sizeof *p->ev_hash);
     if (!p->ev_hash) return SL_ENOMEM;
     p->ev_hash_cap = cap;
     for (size_t i = 0; i < p->nevents; i++) {
         size_t h = hash_str(p->events[i].name) & (cap - 1);
-        while (p->ev_hash[h]) h = (h + 1) & (cap - 1);
+        while (p->ev_hash[h])
+            h = (h + 1) & (cap - 1);
         p->ev_hash[h] = (uint32_t)i + 1;
     }
     return 0;
@@ -607,10 +647,9 @@ static int compile_plan(plan *p, comp *c)
         err_at(c, y, "a plan must be a YAML mapping with at least \"sluice: 1\" and \"plan\"");
         return SL_EPLAN;
     }
-    static const char *const top_keys[] = {"sluice",  "plan",     "version", "description",
-                                           "owner",   "policy",   "lint",    "types",
-                                           "context", "events",   "identify", "group",
-                                           "pages",   NULL};
+    static const char *const top_keys[] = {"sluice",   "plan",  "version", "description", "owner",
+                                           "policy",   "lint",  "types",   "context",     "events",
+                                           "identify", "group", "pages",   NULL};
     check_keys(c, y, "the plan", top_keys);
 
     const cJSON *ver = get(y, "sluice");
@@ -701,8 +740,8 @@ static int compile_plan(plan *p, comp *c)
     if (!g_pages) return SL_ENOMEM;
 
     /* events */
-    static const char *const ek[] = {"description", "owner",      "deprecated", "tags",
-                                     "properties",  "additional_properties",    NULL};
+    static const char *const ek[] = {
+        "description", "owner", "deprecated", "tags", "properties", "additional_properties", NULL};
     cJSON *events = cJSON_GetObjectItemCaseSensitive(y, "events");
     if (events && !cJSON_IsObject(events)) {
         err_at(c, events, "\"events\" must be a mapping of event name to definition, got %s",
@@ -746,9 +785,8 @@ static int compile_plan(plan *p, comp *c)
         pe->deprecated = dep;
         pe->root = -1;
         if (names_of(map, &pe->props, &pe->nprops)) return SL_ENOMEM;
-        cJSON *root =
-            make_root(c, e->string, CALL_TRACK, "properties", object_schema(c, map, ev_closed),
-                      context);
+        cJSON *root = make_root(c, e->string, CALL_TRACK, "properties",
+                                object_schema(c, map, ev_closed), context);
         /* The generated root says which event it is for, for standalone use (Ajv). */
         cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "properties");
         cJSON_AddStringToObject(cJSON_AddObjectToObject(rp, "event"), "const", e->string);
@@ -764,8 +802,7 @@ static int compile_plan(plan *p, comp *c)
         cJSON *traits = NULL;
         bool t_closed = closed;
         if (sec && !cJSON_IsObject(sec)) {
-            err_at(c, sec, "\"%s\" must be a mapping with \"traits\", got %s", key,
-                   type_name(sec));
+            err_at(c, sec, "\"%s\" must be a mapping with \"traits\", got %s", key, type_name(sec));
         } else if (sec) {
             check_keys(c, sec, key, tk);
             t_closed = opt_choice(c, sec, "additional_properties", allow_choices,
@@ -781,8 +818,7 @@ static int compile_plan(plan *p, comp *c)
                           make_root(c, "track (any event)", CALL_TRACK, NULL, NULL, context));
     cJSON_AddItemToObject(g_calls, "page",
                           make_root(c, "page/screen (any name)", CALL_PAGE, NULL, NULL, context));
-    cJSON_AddItemToObject(g_calls, "alias",
-                          make_root(c, "alias", CALL_ALIAS, NULL, NULL, context));
+    cJSON_AddItemToObject(g_calls, "alias", make_root(c, "alias", CALL_ALIAS, NULL, NULL, context));
 
     /* pages: name -> {description, properties} */
     cJSON *pages = cJSON_GetObjectItemCaseSensitive(y, "pages");
@@ -891,8 +927,7 @@ int plan_load_mem(const char *yaml, size_t len, const char *name, bool lint, pla
     sl_diags_sort(&local);
     for (size_t i = 0; i < local.n; i++)
         if (lint || local.v[i].sev == SL_SEV_ERROR)
-            sl_diags_add(d, local.v[i].sev, local.v[i].line, local.v[i].col, "%s",
-                         local.v[i].msg);
+            sl_diags_add(d, local.v[i].sev, local.v[i].line, local.v[i].col, "%s", local.v[i].msg);
     sl_diags_cleanup(&local);
     srcmap_free(map);
     if (rc) {
@@ -957,11 +992,21 @@ void plan_release(plan *p)
     if (p && atomic_fetch_sub(&p->refs, 1) == 1) plan_free(p);
 }
 
-const plan_policy *plan_get_policy(const plan *p) { return &p->policy; }
-const char *plan_get_name(const plan *p) { return p->name; }
-const char *plan_get_version(const plan *p) { return p->version; }
+const plan_policy *plan_get_policy(const plan *p)
+{
+    return &p->policy;
+}
+const char *plan_get_name(const plan *p)
+{
+    return p->name;
+}
+const char *plan_get_version(const plan *p)
+{
+    return p->version;
+}
 
-/* ---- checking ------------------------------------------------------------------------------------ */
+/* ---- checking
+ * ------------------------------------------------------------------------------------ */
 
 plan_ctx *plan_ctx_new(void)
 {
@@ -1066,7 +1111,8 @@ int plan_check(const plan *p, const cJSON *event, plan_ctx *ctx, vio_list *out)
     return (int)out->nerrors;
 }
 
-/* ---- coverage -------------------------------------------------------------------------------------- */
+/* ---- coverage
+ * -------------------------------------------------------------------------------------- */
 
 struct plan_cover {
     const plan *p;
@@ -1096,7 +1142,8 @@ void plan_cover_free(plan_cover *c)
 {
     if (!c) return;
     if (c->prop_seen)
-        for (size_t i = 0; i < c->p->nevents; i++) free(c->prop_seen[i]);
+        for (size_t i = 0; i < c->p->nevents; i++)
+            free(c->prop_seen[i]);
     free(c->prop_seen);
     free(c->ev_seen);
     free(c);
@@ -1144,7 +1191,8 @@ cJSON *plan_cover_report(const plan_cover *c)
     return r;
 }
 
-/* ---- dump and emit --------------------------------------------------------------------------------- */
+/* ---- dump and emit
+ * --------------------------------------------------------------------------------- */
 
 void plan_dump(const plan *p, FILE *out)
 {

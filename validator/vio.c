@@ -26,7 +26,10 @@ int sl_kind_from_name(const char *name)
     return -1;
 }
 
-bool sl_kind_is_warning(sl_kind k) { return k == SL_KIND_DEPRECATED_EVENT; }
+bool sl_kind_is_warning(sl_kind k)
+{
+    return k == SL_KIND_DEPRECATED_EVENT;
+}
 
 void vio_list_reset(vio_list *l)
 {
@@ -64,7 +67,8 @@ static void rb_putc(rbuf *b, char c)
 
 static void rb_puts(rbuf *b, const char *s)
 {
-    while (*s) rb_putc(b, *s++);
+    while (*s)
+        rb_putc(b, *s++);
 }
 
 static void rb_str(rbuf *b, const char *s)
@@ -72,11 +76,21 @@ static void rb_str(rbuf *b, const char *s)
     rb_putc(b, '"');
     for (const unsigned char *u = (const unsigned char *)s; *u && b->len < b->cap; u++) {
         switch (*u) {
-        case '"': rb_puts(b, "\\\""); break;
-        case '\\': rb_puts(b, "\\\\"); break;
-        case '\n': rb_puts(b, "\\n"); break;
-        case '\t': rb_puts(b, "\\t"); break;
-        case '\r': rb_puts(b, "\\r"); break;
+        case '"':
+            rb_puts(b, "\\\"");
+            break;
+        case '\\':
+            rb_puts(b, "\\\\");
+            break;
+        case '\n':
+            rb_puts(b, "\\n");
+            break;
+        case '\t':
+            rb_puts(b, "\\t");
+            break;
+        case '\r':
+            rb_puts(b, "\\r");
+            break;
         default:
             if (*u < 0x20) {
                 char hex[8];
@@ -108,12 +122,24 @@ static void rb_value(rbuf *b, const cJSON *v, int depth)
         return;
     }
     switch (v->type & 0xFF) {
-    case cJSON_NULL: rb_puts(b, "null"); break;
-    case cJSON_True: rb_puts(b, "true"); break;
-    case cJSON_False: rb_puts(b, "false"); break;
-    case cJSON_Number: rb_num(b, v->valuedouble); break;
-    case cJSON_String: rb_str(b, v->valuestring ? v->valuestring : ""); break;
-    case cJSON_Raw: rb_puts(b, v->valuestring ? v->valuestring : ""); break;
+    case cJSON_NULL:
+        rb_puts(b, "null");
+        break;
+    case cJSON_True:
+        rb_puts(b, "true");
+        break;
+    case cJSON_False:
+        rb_puts(b, "false");
+        break;
+    case cJSON_Number:
+        rb_num(b, v->valuedouble);
+        break;
+    case cJSON_String:
+        rb_str(b, v->valuestring ? v->valuestring : "");
+        break;
+    case cJSON_Raw:
+        rb_puts(b, v->valuestring ? v->valuestring : "");
+        break;
     case cJSON_Array:
     case cJSON_Object: {
         bool obj = cJSON_IsObject(v);
@@ -133,7 +159,8 @@ static void rb_value(rbuf *b, const cJSON *v, int depth)
         rb_putc(b, obj ? '}' : ']');
         break;
     }
-    default: rb_puts(b, "?");
+    default:
+        rb_puts(b, "?");
     }
 }
 
@@ -148,7 +175,8 @@ char *vio_render(char *dst, size_t cap, const cJSON *v)
         /* Truncated: end with "..." inside the buffer. */
         size_t end = cap - 1;
         dst[end] = '\0';
-        for (size_t i = 1; i <= 3 && i <= end; i++) dst[end - i] = '.';
+        for (size_t i = 1; i <= 3 && i <= end; i++)
+            dst[end - i] = '.';
     }
     return dst;
 }
