@@ -471,6 +471,7 @@ int cli_check(int argc, char **argv)
         free(files);
         return 2;
     }
+    arena_cjson_install(); /* idempotent; input values are parsed into c.arena */
     checker c = {.plan = p, .format = format};
     c.ctx = plan_ctx_new();
     c.arena = arena_new(1 << 20);

@@ -213,7 +213,7 @@ typedef struct {
     bool in_context; /* context schemas are exempt from the policy */
 } rw;
 
-static void rewrite_schema(rw *r, cJSON *s, int depth);
+static void rewrite_schema(rw *r, cJSON *s, int depth, bool branch);
 
 /* `required: true|false` inside the members of a `properties` map moves to the parent's list. */
 static void lift_required(rw *r, cJSON *parent, cJSON *props)
@@ -221,6 +221,14 @@ static void lift_required(rw *r, cJSON *parent, cJSON *props)
     for (cJSON *p = props->child; p; p = p->next) {
         if (!cJSON_IsObject(p)) continue;
         cJSON *req = cJSON_GetObjectItemCaseSensitive(p, "required");
+        if (cJSON_IsString(req)) {
+            err_at(r->c, req,
+                   "\"required: %s\" is a string; write required: true or false (YAML 1.2: "
+                   "yes/no/on/off are strings)",
+                   req->valuestring);
+            cJSON_DeleteItemFromObjectCaseSensitive(p, "required");
+            continue;
+        }
         if (!req || !cJSON_IsBool(req)) continue;
         bool yes = cJSON_IsTrue(req);
         cJSON_DeleteItemFromObjectCaseSensitive(p, "required");
@@ -281,32 +289,46 @@ static void rewrite_ref(rw *r, cJSON *ref)
     free(out);
 }
 
-static void rewrite_schema(rw *r, cJSON *s, int depth)
+/* `branch`: s is a part of its parent's instance (allOf/anyOf/oneOf member, not, if/then/else,
+ * dependentSchemas, a type definition): closing it would break composition, so only "use sites"
+ * (property values, items, the roots) are closed. A use site that composes ($ref, allOf, ...)
+ * is closed with unevaluatedProperties: false, which sees through the composition (and is a
+ * no-op for non-objects); a plain one with additionalProperties: false. */
+static void rewrite_schema(rw *r, cJSON *s, int depth, bool branch)
 {
+    static const char *const kw_branch_list[] = {"allOf", "anyOf", "oneOf", NULL};
+    static const char *const kw_branch_one[] = {"not", "if", "then", "else", NULL};
+    static const char *const kw_branch_map[] = {"dependentSchemas", "$defs", NULL};
     if (!cJSON_IsObject(s) || depth > 64) return;
     cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
     if (cJSON_IsObject(props)) lift_required(r, s, props);
     cJSON *ref = cJSON_GetObjectItemCaseSensitive(s, "$ref");
     if (ref) rewrite_ref(r, ref);
 
-    if (cJSON_IsObject(props) && r->add_closed && !r->in_context &&
-        !get(s, "additionalProperties") && !get(s, "unevaluatedProperties") &&
-        !get(s, "patternProperties")) {
+    if (!branch && r->add_closed && !r->in_context && !get(s, "additionalProperties") &&
+        !get(s, "unevaluatedProperties") && !get(s, "patternProperties")) {
         bool composed = get(s, "allOf") || get(s, "anyOf") || get(s, "oneOf") || get(s, "$ref") ||
                         get(s, "if") || get(s, "dependentSchemas");
-        cJSON_AddFalseToObject(s, composed ? "unevaluatedProperties" : "additionalProperties");
+        if (composed)
+            cJSON_AddFalseToObject(s, "unevaluatedProperties");
+        else if (cJSON_IsObject(props))
+            cJSON_AddFalseToObject(s, "additionalProperties");
     }
 
     for (cJSON *k = s->child; k; k = k->next) {
         if (!k->string) continue;
-        if (in_list(kw_schema, k->string)) {
-            rewrite_schema(r, k, depth + 1);
+        if (in_list(kw_branch_one, k->string)) {
+            rewrite_schema(r, k, depth + 1, true);
+        } else if (in_list(kw_schema, k->string)) {
+            rewrite_schema(r, k, depth + 1, false);
         } else if (in_list(kw_list, k->string) && cJSON_IsArray(k)) {
+            bool br = in_list(kw_branch_list, k->string);
             for (cJSON *e = k->child; e; e = e->next)
-                rewrite_schema(r, e, depth + 1);
+                rewrite_schema(r, e, depth + 1, br);
         } else if (in_list(kw_map, k->string) && cJSON_IsObject(k)) {
+            bool br = in_list(kw_branch_map, k->string);
             for (cJSON *e = k->child; e; e = e->next)
-                rewrite_schema(r, e, depth + 1);
+                rewrite_schema(r, e, depth + 1, br);
         }
     }
 }
@@ -372,8 +394,8 @@ static cJSON *envelope(int call)
     static const char *const ids[] = {"userId", "anonymousId"};
     for (int i = 0; i < 2; i++) {
         cJSON *id = cJSON_AddObjectToObject(props, ids[i]);
-        static const char *const sn[] = {"string", "number", NULL};
-        cJSON_AddItemToObject(id, "type", str_list(sn));
+        static const char *const snn[] = {"string", "number", "null", NULL};
+        cJSON_AddItemToObject(id, "type", str_list(snn));
     }
     static const char *const stamps[] = {"timestamp", "originalTimestamp", "sentAt", "receivedAt"};
     for (int i = 0; i < 4; i++) {
@@ -408,7 +430,10 @@ static cJSON *envelope(int call)
         cJSON *alt = cJSON_CreateObject();
         cJSON_AddItemToObject(alt, "required", str_list((const char *const[]){ids[i], NULL}));
         cJSON *p = cJSON_AddObjectToObject(alt, "properties");
-        cJSON_AddNumberToObject(cJSON_AddObjectToObject(p, ids[i]), "minLength", 1);
+        cJSON *idp = cJSON_AddObjectToObject(p, ids[i]);
+        cJSON_AddItemToObject(idp, "type",
+                              str_list((const char *const[]){"string", "number", NULL}));
+        cJSON_AddNumberToObject(idp, "minLength", 1);
         cJSON_AddItemToArray(any, alt);
     }
     return e;
@@ -440,6 +465,7 @@ static cJSON *object_schema(comp *c, cJSON *map, bool closed)
 {
     /* No "type": "object" here: the envelope already says so (one violation, not two). */
     cJSON *s = cJSON_CreateObject();
+    if (!map) map = cJSON_CreateObject(); /* no properties listed: none allowed (when closed) */
     if (map) {
         cJSON_AddItemToObject(s, "properties", map);
         if (c->map) {
@@ -448,7 +474,7 @@ static cJSON *object_schema(comp *c, cJSON *map, bool closed)
         }
     }
     rw r = {c, closed, false};
-    rewrite_schema(&r, s, 0);
+    rewrite_schema(&r, s, 0, false);
     return s;
 }
 
@@ -655,9 +681,12 @@ static int compile_plan(plan *p, comp *c)
     const cJSON *ver = get(y, "sluice");
     if (!ver)
         err_at(c, y, "missing \"sluice: 1\" (the plan format version)");
-    else if (!cJSON_IsNumber(ver) || ver->valuedouble != 1)
+    else if (!cJSON_IsNumber(ver) || ver->valuedouble != 1) {
+        char shown[64];
+        vio_render(shown, sizeof shown, ver);
         err_at(c, ver, "unsupported plan format \"sluice: %s\" (this Sluice reads version 1)",
-               cJSON_IsNumber(ver) ? "?" : type_name(ver));
+               shown);
+    }
     const char *name = opt_string(c, y, "plan", "plan key");
     if (!get(y, "plan")) err_at(c, y, "missing \"plan: <name>\"");
     const char *version = opt_string(c, y, "version", "plan key");
@@ -719,7 +748,7 @@ static int compile_plan(plan *p, comp *c)
             continue;
         }
         rw r = {c, closed, false};
-        rewrite_schema(&r, t, 0);
+        rewrite_schema(&r, t, 0, true); /* closed where used, not where defined */
     }
 
     /* context: a schema, exempt from the additional_properties policy */
@@ -730,7 +759,7 @@ static int compile_plan(plan *p, comp *c)
     }
     if (context) {
         rw r = {c, false, true};
-        rewrite_schema(&r, context, 0);
+        rewrite_schema(&r, context, 0, false);
     }
 
     p->gen = cJSON_CreateObject();

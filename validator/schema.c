@@ -7,6 +7,11 @@
  * are resolved at finish against a resource table built by a scan of every root (base URIs from
  * $id, $anchor, $dynamicAnchor, JSON Pointers with ~0 ~1 and %-escapes).
  *
+ * Performance: properties, patternProperties, additionalProperties and required (up to 64
+ * names) are one PROPS op, a single pass over the instance's members with a hashed (>= 12
+ * names) or scanned property table; type/range checks and $ref run inline in v_schema's loop;
+ * regexes use the PCRE2 JIT directly; nothing is formatted unless a violation is recorded.
+ *
  * Run: the interpreter walks ops of a schema over a cJSON instance. With a violation list it
  * reports every violation (with a JSON Pointer kept as a stack of borrowed segments, rendered only
  * when something is recorded); without one it stops at the first failure. anyOf/oneOf/not/if/
@@ -30,7 +35,7 @@
 
 #define SCHEMA_MAX_DEPTH 512  /* nested schema evaluations (guards cyclic refs without progress) */
 #define SCHEMA_MAX_NODES 2048 /* scan recursion depth of input trees */
-#define SCHEMA_PROPS_HASH_MIN 8
+#define SCHEMA_PROPS_HASH_MIN 12 /* property tables this big are hashed; smaller: scanned */
 
 /* ==== vectors ================================================================================ */
 
@@ -160,8 +165,9 @@ typedef struct {
 } sstr;
 
 typedef struct {
-    int32_t key; /* string id (properties, dependentSchemas) or regex id (patternProperties) */
-    int32_t schema;
+    int32_t key;    /* string id (properties, dependentSchemas) or regex id (patternProperties) */
+    int32_t schema; /* -1: a required name without a subschema */
+    int32_t req;    /* bit of this name in the PROPS op's required set, or -1 */
 } snamed;
 
 typedef struct {
@@ -174,6 +180,7 @@ typedef struct {
     int32_t h0, hn;     /* ints[h0..h0+hn): hash slots -> index into the properties, or -1 */
     int32_t pat0, npat; /* named[pat0..]: (regex, schema) */
     int32_t additional; /* schema or -1 */
+    int32_t req0, nreq; /* required names folded in: string ids in ints[req0..req0+nreq) */
 } sprops;
 
 typedef struct {
@@ -820,6 +827,29 @@ static const vtype kw_vtypes[] = {
 #undef X
 };
 
+/* Edit distance (insert/delete/substitute/transpose), capped: for "did you mean". */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 40 || nb > 40) return 99;
+    int d[41][41];
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[na][nb];
+}
+
 static int kw_lookup(const char *k)
 {
     for (int i = 0; i < KW__COUNT; i++)
@@ -1127,7 +1157,8 @@ static int regex_add(schema_builder *b, const cJSON *where, const char *kw, cons
     char *pat = regex_translate(src);
     if (!pat) return SL_ENOMEM;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
+                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
+                                     &errcode, &erroff, NULL);
     free(pat);
     if (!code) {
         PCRE2_UCHAR msg[160];
@@ -1190,29 +1221,50 @@ static int ref_add(schema_builder *b, const cJSON *src, int32_t base, bool dyn, 
         if (rc_ < 0) return rc_;                                                                   \
     } while (0)
 
+/* One PROPS op for properties + patternProperties + additionalProperties, and, when there are at
+ * most 64 names, `required` too: required names become entries of the property table (with
+ * schema -1 when they have no subschema) carrying a bit, so one pass over the members checks
+ * everything. Returns 1 when `required` was folded in, 0 when not, or a negative code. */
 static int compile_props(schema_builder *b, const cJSON **kv, int32_t base, const char *loc,
                          opbuf *ob)
 {
     schema_prog *p = b->p;
-    sprops pr = {0, 0, 0, 0, 0, 0, -1};
+    sprops pr = {0, 0, 0, 0, 0, 0, -1, 0, 0};
     const cJSON *props = kv[KW_PROPERTIES], *pats = kv[KW_PATTERN_PROPS];
-    const cJSON *addl = kv[KW_ADDITIONAL_PROPS];
-    /* Children first (they append to the pools themselves), then the contiguous lists. */
+    const cJSON *addl = kv[KW_ADDITIONAL_PROPS], *req = kv[KW_REQUIRED];
     int np = props ? cJSON_GetArraySize(props) : 0, npat = pats ? cJSON_GetArraySize(pats) : 0;
-    int32_t *tmp = calloc((size_t)(np + npat) * 2 + 1, sizeof *tmp);
+    int nreq = req ? cJSON_GetArraySize(req) : 0;
+    if (nreq > 64) nreq = 0, req = NULL; /* left to the REQUIRED op */
+    /* Children first (they append to the pools themselves), then the contiguous lists. */
+    snamed *tmp = calloc((size_t)(np + npat + nreq) + 1, sizeof *tmp);
     if (!tmp) return SL_ENOMEM;
     int rc = 0, i = 0;
     for (const cJSON *c = props ? props->child : NULL; c && rc == 0; c = c->next, i++) {
-        rc = compile_child(b, c, base, loc, "properties", c->string, &tmp[2 * i + 1]);
-        if (rc == 0) {
-            int sid = str_add(p, c->string);
-            if (sid < 0) rc = sid;
-            tmp[2 * i] = sid;
-        }
+        tmp[i].req = -1;
+        rc = compile_child(b, c, base, loc, "properties", c->string, &tmp[i].schema);
+        if (rc == 0 && (tmp[i].key = str_add(p, c->string)) < 0) rc = SL_ENOMEM;
     }
-    for (const cJSON *c = pats ? pats->child : NULL; c && rc == 0; c = c->next, i++) {
-        rc = compile_child(b, c, base, loc, "patternProperties", c->string, &tmp[2 * i + 1]);
-        if (rc == 0) rc = regex_add(b, c, "patternProperties", c->string, &tmp[2 * i]);
+    int nall = np; /* properties + required-only names */
+    int32_t j = 0;
+    pr.req0 = (int32_t)p->n_ints;
+    for (const cJSON *c = req ? req->child : NULL; c && rc == 0; c = c->next, j++) {
+        int k = 0;
+        for (const cJSON *q = props ? props->child : NULL; q; q = q->next, k++)
+            if (strcmp(q->string, c->valuestring) == 0) break;
+        if (k == np) {
+            tmp[nall].schema = -1;
+            if ((tmp[nall].key = str_add(p, c->valuestring)) < 0) rc = SL_ENOMEM;
+            k = nall++;
+        }
+        tmp[k].req = j;
+        if (rc == 0 && VPUSH(p, ints, tmp[k].key) < 0) rc = SL_ENOMEM;
+    }
+    pr.nreq = req ? nreq : 0;
+    for (const cJSON *c = pats ? pats->child : NULL; c && rc == 0; c = c->next) {
+        snamed *t = &tmp[nall + (i++ - np)];
+        t->req = -1;
+        rc = compile_child(b, c, base, loc, "patternProperties", c->string, &t->schema);
+        if (rc == 0) rc = regex_add(b, c, "patternProperties", c->string, &t->key);
     }
     if (rc == 0 && addl)
         rc = compile_child(b, addl, base, loc, "additionalProperties", NULL, &pr.additional);
@@ -1221,25 +1273,22 @@ static int compile_props(schema_builder *b, const cJSON **kv, int32_t base, cons
         return rc;
     }
     pr.p0 = (int32_t)p->n_named;
-    pr.np = np;
+    pr.np = nall;
     pr.npat = npat;
-    for (i = 0; i < np + npat; i++) {
-        if (i == np) pr.pat0 = (int32_t)p->n_named;
-        if (VPUSH(p, named, ((snamed){tmp[2 * i], tmp[2 * i + 1]})) < 0) rc = SL_ENOMEM;
-    }
-    if (npat == 0) pr.pat0 = (int32_t)p->n_named;
+    pr.pat0 = pr.p0 + nall;
+    for (i = 0; i < nall + npat; i++)
+        if (VPUSH(p, named, tmp[i]) < 0) rc = SL_ENOMEM;
     free(tmp);
     if (rc < 0) return rc;
-    /* Drop patterns whose regex failed to compile (already reported). */
-    if (np >= SCHEMA_PROPS_HASH_MIN) {
+    if (nall >= SCHEMA_PROPS_HASH_MIN) {
         int32_t hn = 1;
-        while (hn < 2 * np)
+        while (hn < 2 * nall)
             hn *= 2;
         pr.h0 = (int32_t)p->n_ints;
         pr.hn = hn;
         for (i = 0; i < hn; i++)
             if (VPUSH(p, ints, -1) < 0) return SL_ENOMEM;
-        for (i = 0; i < np; i++) {
+        for (i = 0; i < nall; i++) {
             const sstr *k = &p->strs[p->named[pr.p0 + i].key];
             uint32_t h = str_hash(k->s, k->len) & (uint32_t)(hn - 1);
             while (p->ints[pr.h0 + h] >= 0)
@@ -1250,7 +1299,7 @@ static int compile_props(schema_builder *b, const cJSON **kv, int32_t base, cons
     int id = VPUSH(p, props, pr);
     if (id < 0) return SL_ENOMEM;
     emit(ob, SOP_PROPS, id, 0, 0, 0);
-    return 0;
+    return req != NULL;
 }
 
 /* Compiles an array of schemas into a contiguous list in ints[]; *a = start, *n = count. */
@@ -1282,8 +1331,18 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
     for (const cJSON *m = node->child; m; m = m->next) {
         int kw = kw_lookup(m->string);
         if (kw < 0) {
-            if (b->o.strict && strncmp(m->string, "x-", 2) != 0)
-                diag(b, m, "unknown keyword '%s'", m->string);
+            if (b->o.strict && strncmp(m->string, "x-", 2) != 0) {
+                int best = -1, bd = 3;
+                for (int i = 0; i < KW__COUNT; i++) {
+                    int dd = edit_distance(m->string, kw_names[i]);
+                    if (dd < bd) bd = dd, best = i;
+                }
+                if (best >= 0)
+                    diag(b, m, "unknown keyword '%s' (did you mean '%s'?)", m->string,
+                         kw_names[best]);
+                else
+                    diag(b, m, "unknown keyword '%s'", m->string);
+            }
             continue;
         }
         if (kv[kw]) {
@@ -1332,8 +1391,29 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
     if (kv[KW_FORMAT] && b->o.assert_formats) {
         int f = format_lookup(kv[KW_FORMAT]->valuestring);
         if (f < 0) {
-            if (b->o.strict)
+            /* A standard format Sluice does not check is a warning; any other name is almost
+             * certainly a typo ("e-mail") and must not pass silently. */
+            static const char *const standard[] = {"duration",
+                                                   "idn-email",
+                                                   "idn-hostname",
+                                                   "uri-reference",
+                                                   "iri",
+                                                   "iri-reference",
+                                                   "uri-template",
+                                                   "json-pointer",
+                                                   "relative-json-pointer",
+                                                   "regex",
+                                                   NULL};
+            bool known = false;
+            for (const char *const *n = standard; *n; n++)
+                if (strcmp(*n, kv[KW_FORMAT]->valuestring) == 0) known = true;
+            if (b->o.strict && known)
                 warn(b, kv[KW_FORMAT], "format '%s' is not checked by Sluice",
+                     kv[KW_FORMAT]->valuestring);
+            else if (b->o.strict)
+                diag(b, kv[KW_FORMAT],
+                     "unknown format '%s' (Sluice checks date-time, date, time, email, uri, uuid, "
+                     "ipv4, ipv6, hostname)",
                      kv[KW_FORMAT]->valuestring);
         } else {
             int sid = str_add(p, kv[KW_FORMAT]->valuestring);
@@ -1368,14 +1448,6 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
             kv[KW_MAX_CONTAINS] ? (int32_t)fmin(kv[KW_MAX_CONTAINS]->valuedouble, 1e9) : -1;
         emit(&ob, SOP_CONTAINS, a, mn, mx, 0);
     }
-    if (kv[KW_REQUIRED] && kv[KW_REQUIRED]->child) {
-        int32_t start = (int32_t)p->n_ints, cnt = 0;
-        for (const cJSON *e = kv[KW_REQUIRED]->child; e; e = e->next, cnt++) {
-            int sid = str_add(p, e->valuestring);
-            if (sid < 0 || VPUSH(p, ints, sid) < 0) return SL_ENOMEM;
-        }
-        emit(&ob, SOP_REQUIRED, start, cnt, 0, 0);
-    }
     if (kv[KW_DEP_REQUIRED] && kv[KW_DEP_REQUIRED]->child) {
         int32_t start = (int32_t)p->n_depreq, cnt = 0;
         for (const cJSON *d = kv[KW_DEP_REQUIRED]->child; d; d = d->next, cnt++) {
@@ -1389,8 +1461,21 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
         }
         emit(&ob, SOP_DEP_REQUIRED, start, cnt, 0, 0);
     }
-    if (kv[KW_PROPERTIES] || kv[KW_PATTERN_PROPS] || kv[KW_ADDITIONAL_PROPS])
-        TRY(compile_props(b, kv, base, loc, &ob));
+    bool req_done = !kv[KW_REQUIRED] || !kv[KW_REQUIRED]->child;
+    if (kv[KW_PROPERTIES] || kv[KW_PATTERN_PROPS] || kv[KW_ADDITIONAL_PROPS]) {
+        int folded = compile_props(b, kv, base, loc, &ob);
+        if (folded < 0) return folded;
+        if (folded) req_done = true;
+    }
+    if (!req_done) {
+        int32_t start = (int32_t)p->n_ints, cnt = 0;
+        for (const cJSON *e = kv[KW_REQUIRED]->child; e; e = e->next, cnt++) {
+            int sid = str_add(p, e->valuestring);
+            if (sid < 0 || VPUSH(p, ints, sid) < 0) return SL_ENOMEM;
+        }
+        emit(&ob, SOP_REQUIRED, start, cnt, 0, 0);
+    }
+
     if (kv[KW_PROPERTY_NAMES]) {
         TRY(compile_child(b, kv[KW_PROPERTY_NAMES], base, loc, "propertyNames", NULL, &a));
         emit(&ob, SOP_PROPERTY_NAMES, a, 0, 0, 0);
@@ -1406,7 +1491,7 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
         }
         int32_t start = (int32_t)p->n_named;
         for (i = 0; i < cnt && rc == 0; i++)
-            if (VPUSH(p, named, ((snamed){tmp[2 * i], tmp[2 * i + 1]})) < 0) rc = SL_ENOMEM;
+            if (VPUSH(p, named, ((snamed){tmp[2 * i], tmp[2 * i + 1], -1})) < 0) rc = SL_ENOMEM;
         free(tmp);
         if (rc < 0) return rc;
         emit(&ob, SOP_DEP_SCHEMAS, start, cnt, 0, 0);
@@ -1849,11 +1934,15 @@ void schema_prog_dump(const schema_prog *p, FILE *f)
                 fprintf(f, "{");
                 for (int32_t i = 0; i < pr->np; i++) {
                     if (i) fputc(',', f);
-                    dump_str(f, p->strs[p->named[pr->p0 + i].key].s);
-                    fputc(':', f);
-                    dump_schema_ref(f, p, p->named[pr->p0 + i].schema);
+                    const snamed *nm = &p->named[pr->p0 + i];
+                    dump_str(f, p->strs[nm->key].s);
+                    if (nm->req >= 0) fputc('!', f);
+                    if (nm->schema >= 0) {
+                        fputc(':', f);
+                        dump_schema_ref(f, p, nm->schema);
+                    }
                 }
-                fprintf(f, "}%s", pr->hn ? " hashed" : "");
+                fprintf(f, "}%s%s", pr->nreq ? " (! = required)" : "", pr->hn ? " hashed" : "");
                 for (int32_t i = 0; i < pr->npat; i++) {
                     const snamed *nm = &p->named[pr->pat0 + i];
                     fprintf(f, " /%s/:", p->strs[p->regexes[nm->key].src].s);
@@ -2015,27 +2104,25 @@ static size_t child_count(const cJSON *x)
 
 /* ---- instance helpers ---- */
 
+/* JSON type bit of an instance (T_NUMBER for every number: T_INTEGER is tested on demand). */
 static unsigned inst_type(const cJSON *x)
 {
-    switch (x->type & 0xFF) {
-    case cJSON_NULL:
-        return T_NULL;
-    case cJSON_False:
-    case cJSON_True:
-        return T_BOOLEAN;
-    case cJSON_Object:
-        return T_OBJECT;
-    case cJSON_Array:
-        return T_ARRAY;
-    case cJSON_String:
-        return T_STRING;
-    case cJSON_Number: {
-        double d = x->valuedouble;
-        return isfinite(d) && d == floor(d) ? T_NUMBER | T_INTEGER : T_NUMBER;
-    }
-    default:
-        return 0;
-    }
+    /* cJSON type bits: False 1, True 2, NULL 4, Number 8, String 16, Array 32, Object 64 */
+    static const unsigned char map[8] = {T_BOOLEAN, T_BOOLEAN, T_NULL,   T_NUMBER,
+                                         T_STRING,  T_ARRAY,   T_OBJECT, 0};
+    unsigned t = (unsigned)x->type & 0xFF;
+    return t ? map[__builtin_ctz(t)] : 0;
+}
+
+static bool is_integral(double d)
+{
+    return isfinite(d) && d == floor(d);
+}
+
+static bool type_ok(unsigned mask, const cJSON *x, unsigned tm)
+{
+    if (mask & tm) return true;
+    return (mask & T_INTEGER) && tm == T_NUMBER && is_integral(x->valuedouble);
 }
 
 static bool json_eq(const cJSON *a, const cJSON *b)
@@ -2094,7 +2181,9 @@ static bool multiple_of(double v, double m)
 
 static bool regex_match(run *r, int32_t rx, const char *s, size_t n)
 {
-    int rc = pcre2_match(r->p->regexes[rx].code, (PCRE2_SPTR)s, n, 0, 0, r->c->md, NULL);
+    const sregex *re = &r->p->regexes[rx];
+    int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, n, 0, 0, r->c->md, NULL)
+                     : pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, r->c->md, NULL);
     return rc >= 0;
 }
 
@@ -2174,7 +2263,6 @@ static vio *report(run *r, sl_kind kind, const char *kw, const char *extra, cons
 
 static const char *type_word(unsigned t)
 {
-    if (t & T_INTEGER) return "integer";
     for (int i = 0; i < 7; i++)
         if (t & (1u << i)) return type_names[i];
     return "unknown";
@@ -2231,6 +2319,7 @@ static int v_quiet(run *r, int32_t si, const cJSON *x, long ann)
     return rc;
 }
 
+/* Index (relative to p0) of the property entry named k, or -1. */
 static int32_t props_lookup(const schema_prog *p, const sprops *pr, const char *k)
 {
     size_t n = strlen(k);
@@ -2240,12 +2329,12 @@ static int32_t props_lookup(const schema_prog *p, const sprops *pr, const char *
             int32_t i = p->ints[pr->h0 + (int32_t)h];
             if (i < 0) return -1;
             const sstr *s = &p->strs[p->named[pr->p0 + i].key];
-            if (s->len == n && memcmp(s->s, k, n) == 0) return p->named[pr->p0 + i].schema;
+            if (s->len == n && memcmp(s->s, k, n) == 0) return i;
         }
     }
     for (int32_t i = 0; i < pr->np; i++) {
         const sstr *s = &p->strs[p->named[pr->p0 + i].key];
-        if (s->len == n && memcmp(s->s, k, n) == 0) return p->named[pr->p0 + i].schema;
+        if (s->len == n && s->s[0] == k[0] && memcmp(s->s, k, n) == 0) return i;
     }
     return -1;
 }
@@ -2313,7 +2402,7 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
             snprintf(v->message, sizeof v->message, "%s is not allowed", subject(r, sb, sizeof sb));
         return 0;
     case SOP_TYPE:
-        if (tm & (unsigned)o->a) return 1;
+        if (type_ok((unsigned)o->a, x, tm)) return 1;
         if (r->out && (v = report(r, op_kinds[o->code], "type", NULL, x))) {
             tbuf t = {v->expected, 0, sizeof v->expected};
             for (int i = 0, first = 1; i < 7; i++)
@@ -2325,7 +2414,7 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
             describe(tx, sizeof tx, x);
             const char *e = v->expected;
             bool vowel = e[0] == 'a' || e[0] == 'i' || e[0] == 'o';
-            snprintf(v->message, sizeof v->message, "%s must be %s%s, got %s",
+            snprintf(v->message, sizeof v->message, "%.62s must be %s%.60s, got %.90s",
                      subject(r, sb, sizeof sb),
                      !strncmp(e, "null", 4) ? ""
                      : vowel                ? "an "
@@ -2354,8 +2443,10 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
     case SOP_MIN_LENGTH:
     case SOP_MAX_LENGTH: {
         if (!(tm & T_STRING)) return 1;
-        size_t n = utf8_len(x->valuestring);
         bool min = o->code == SOP_MIN_LENGTH;
+        size_t bytes = strlen(x->valuestring); /* bytes / 4 <= code points <= bytes */
+        if (min ? (double)(bytes / 4) >= o->n : (double)bytes <= o->n) return 1;
+        size_t n = utf8_len(x->valuestring);
         if (min ? (double)n >= o->n : (double)n <= o->n) return 1;
         if (r->out && (v = report(r, op_kinds[o->code], op_keywords[o->code], NULL, x))) {
             snprintf(v->expected, sizeof v->expected, "length %s %.0f", min ? ">=" : "<=", o->n);
@@ -2370,7 +2461,7 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
         if (regex_match(r, o->a, x->valuestring, strlen(x->valuestring))) return 1;
         if (r->out && (v = report(r, op_kinds[o->code], "pattern", NULL, x))) {
             snprintf(v->expected, sizeof v->expected, "%s", p->strs[p->regexes[o->a].src].s);
-            snprintf(v->message, sizeof v->message, "%s must match %.80s, got %.80s",
+            snprintf(v->message, sizeof v->message, "%.62s must match %.80s, got %.80s",
                      subject(r, sb, sizeof sb), v->expected, v->actual);
         }
         return 0;
@@ -2379,7 +2470,7 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
         if (format_check((format_id)o->a, x->valuestring, strlen(x->valuestring))) return 1;
         if (r->out && (v = report(r, op_kinds[o->code], "format", NULL, x))) {
             snprintf(v->expected, sizeof v->expected, "%s", p->strs[o->b].s);
-            snprintf(v->message, sizeof v->message, "%s must be a valid %s, got %.80s",
+            snprintf(v->message, sizeof v->message, "%.62s must be a valid %.40s, got %.80s",
                      subject(r, sb, sizeof sb), v->expected, v->actual);
         }
         return 0;
@@ -2491,12 +2582,17 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
         if (!(tm & T_OBJECT)) return 1;
         const sprops *pr = &p->props[o->a];
         size_t i = 0;
+        uint64_t seen = 0;
         for (const cJSON *m = x->child; m; m = m->next, i++) {
             bool matched = false;
-            int32_t s = pr->np ? props_lookup(p, pr, m->string) : -1;
-            if (s >= 0) {
-                matched = true;
-                SUB(v_key(r, s, m));
+            int32_t e = pr->np ? props_lookup(p, pr, m->string) : -1;
+            if (e >= 0) {
+                const snamed *nm = &p->named[pr->p0 + e];
+                if (nm->req >= 0) seen |= 1ULL << nm->req;
+                if (nm->schema >= 0) {
+                    matched = true;
+                    SUB(v_key(r, nm->schema, m));
+                }
             }
             for (int32_t k = 0; k < pr->npat; k++) {
                 const snamed *nm = &p->named[pr->pat0 + k];
@@ -2517,6 +2613,16 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
                 }
             }
             if (matched && ann >= 0) bits_set(c, ann, i);
+        }
+        if (pr->nreq && seen != (pr->nreq == 64 ? ~0ULL : (1ULL << pr->nreq) - 1)) {
+            for (int32_t j = 0; j < pr->nreq; j++) {
+                if (seen >> j & 1) continue;
+                const char *k = p->strs[p->ints[pr->req0 + j]].s;
+                if (r->out && (v = report(r, SL_KIND_REQUIRED_MISSING, "required", k, NULL)))
+                    snprintf(v->message, sizeof v->message,
+                             "required property \"%.200s\" is missing", k);
+                FAIL();
+            }
         }
         return ok;
     }
@@ -2693,7 +2799,32 @@ static int v_schema(run *r, int32_t si, const cJSON *x, long ann)
         }
     }
     for (const sop *o = p->ops + s->op0, *end = o + s->nops; o < end; o++) {
-        int rc = v_op(r, o, x, tm, own);
+        int rc;
+        /* The commonest checks inline; v_op runs the rest and reports failures. */
+        switch ((schema_opcode)o->code) {
+        case SOP_TYPE:
+            if (type_ok((unsigned)o->a, x, tm)) continue;
+            break;
+        case SOP_MINIMUM:
+            if (tm != T_NUMBER || x->valuedouble >= o->n) continue;
+            break;
+        case SOP_MAXIMUM:
+            if (tm != T_NUMBER || x->valuedouble <= o->n) continue;
+            break;
+        case SOP_EXCL_MINIMUM:
+            if (tm != T_NUMBER || x->valuedouble > o->n) continue;
+            break;
+        case SOP_EXCL_MAXIMUM:
+            if (tm != T_NUMBER || x->valuedouble < o->n) continue;
+            break;
+        case SOP_REF:
+            rc = v_schema(r, o->a, x, own);
+            goto result;
+        default:
+            break;
+        }
+        rc = v_op(r, o, x, tm, own);
+    result:
         if (rc < 0) {
             ok = rc;
             break;

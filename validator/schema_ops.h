@@ -7,6 +7,8 @@
  *   keyword: the JSON Schema keyword a violation of this op reports (static string);
  *   KIND:    the sl_kind suffix a violation gets unless an "x-sluice-kind" overrides it;
  *   ARGS:    how the operands a, b, c, n of the op are read (SCHEMA_ARGS_* below).
+ * PROPS is properties + patternProperties + additionalProperties and (for up to 64 names)
+ * required, checked in one pass over the instance's members.
  * Ops of one schema run in order; the compiler emits cheap type-level checks first and the
  * unevaluated* ops last (they consume the annotations of their siblings). */
 #ifndef SL_SCHEMA_OPS_H

@@ -24,7 +24,8 @@ void sl_diags_init(sl_diags *d, const char *file)
 
 void sl_diags_cleanup(sl_diags *d)
 {
-    for (size_t i = 0; i < d->n; i++) free(d->v[i].msg);
+    for (size_t i = 0; i < d->n; i++)
+        free(d->v[i].msg);
     free(d->v);
     free(d->file);
     memset(d, 0, sizeof *d);
@@ -64,8 +65,8 @@ void sl_diags_print(const sl_diags *d, FILE *out)
         const sl_diag *g = &d->v[i];
         const char *sev = g->sev == SL_SEV_ERROR ? "error" : "warning";
         if (g->line > 0)
-            fprintf(out, "%s:%d:%d: %s: %s\n", d->file ? d->file : "<input>", g->line, g->col,
-                    sev, g->msg);
+            fprintf(out, "%s:%d:%d: %s: %s\n", d->file ? d->file : "<input>", g->line, g->col, sev,
+                    g->msg);
         else
             fprintf(out, "%s: %s: %s\n", d->file ? d->file : "<input>", sev, g->msg);
     }

@@ -1,0 +1,569 @@
+/* test_format.c - unit tests for the JSON Schema format checkers (validator/format.c).
+ * Every table case is checked from an exactly-sized heap copy (no NUL, no slack), so under ASan
+ * any read past n is a crash; explicit prefix/suffix cases check that n alone bounds the input. */
+#include "format.h"
+
+#include <stdlib.h>
+
+#include "check.h"
+
+typedef struct {
+    format_id f;
+    const char *s;
+    bool ok;
+} format_case;
+
+#define Y(f, s)                                                                                    \
+    {                                                                                              \
+        FORMAT_##f, s, true                                                                        \
+    }
+#define N(f, s)                                                                                    \
+    {                                                                                              \
+        FORMAT_##f, s, false                                                                       \
+    }
+
+static const format_case cases[] = {
+    /* date */
+    Y(DATE, "1963-06-19"),
+    Y(DATE, "2024-02-29"),
+    Y(DATE, "2000-02-29"),
+    Y(DATE, "0400-02-29"),
+    Y(DATE, "0001-01-01"),
+    Y(DATE, "2020-01-31"),
+    Y(DATE, "2020-04-30"),
+    Y(DATE, "2020-12-31"),
+    N(DATE, "2023-02-29"),
+    N(DATE, "1900-02-29"),
+    N(DATE, "2100-02-29"),
+    N(DATE, "2020-02-30"),
+    N(DATE, "2020-04-31"),
+    N(DATE, "2020-01-32"),
+    N(DATE, "2024-00-15"),
+    N(DATE, "2024-13-01"),
+    N(DATE, "2024-01-00"),
+    N(DATE, "1998-1-20"),
+    N(DATE, "1998-01-1"),
+    N(DATE, "06/19/1963"),
+    N(DATE, "2013-350"),
+    N(DATE, "20230328"),
+    N(DATE, "2023-W01"),
+    N(DATE, "2020-01-01Z"),
+    N(DATE, "2020-11-28T23:55:45Z"),
+    N(DATE, " 2024-01-15"),
+    N(DATE, "2024-01-15 "),
+    N(DATE, "+2020-01-01"),
+    N(DATE, "12020-01-01"),
+    N(DATE, "2020-01--1"),
+    N(DATE, "YYYY-01-01"),
+    N(DATE, "1963-06-1\xe0\xa7\xaa"), /* Bengali digit four */
+    N(DATE, ""),
+
+    /* time */
+    Y(TIME, "08:30:06Z"),
+    Y(TIME, "08:30:06z"),
+    Y(TIME, "23:59:60Z"),
+    Y(TIME, "23:59:60+00:00"),
+    Y(TIME, "01:29:60+01:30"),
+    Y(TIME, "23:29:60+23:30"),
+    Y(TIME, "15:59:60-08:00"),
+    Y(TIME, "00:29:60-23:30"),
+    Y(TIME, "23:20:50.52Z"),
+    Y(TIME, "08:30:06.283185Z"),
+    Y(TIME, "08:30:06+00:20"),
+    Y(TIME, "12:34:56-00:00"),
+    Y(TIME, "00:00:00+23:59"),
+    N(TIME, "12:00:60Z"),
+    N(TIME, "22:59:60Z"),
+    N(TIME, "23:58:60Z"),
+    N(TIME, "23:59:60+01:00"),
+    N(TIME, "23:59:60-01:00"),
+    N(TIME, "23:59:60-00:30"),
+    N(TIME, "00:00:61Z"),
+    N(TIME, "24:00:00Z"),
+    N(TIME, "00:60:00Z"),
+    N(TIME, "01:02:03+24:00"),
+    N(TIME, "01:02:03+00:60"),
+    N(TIME, "01:02:03Z+00:30"),
+    N(TIME, "08:30:06-8:000"),
+    N(TIME, "08:30:06+0130"),
+    N(TIME, "08:30:06+01"),
+    N(TIME, "08:30:06 PST"),
+    N(TIME, "08:30:06#00:20"),
+    N(TIME, "01:01:01,1111"),
+    N(TIME, "12:00:00"),
+    N(TIME, "12:00:00.52"),
+    N(TIME, "12:00:00.Z"),
+    N(TIME, "8:3:6Z"),
+    N(TIME, "008:030:006Z"),
+    N(TIME, "ab:cd:efZ"),
+    N(TIME, "08:30:06Z\n"),
+    N(TIME, "2020-11-28T23:55:45Z"),
+    N(TIME, "1\xe0\xa7\xa8:00:00Z"),
+    N(TIME, ""),
+
+    /* date-time */
+    Y(DATE_TIME, "1963-06-19T08:30:06.283185Z"),
+    Y(DATE_TIME, "1963-06-19T08:30:06Z"),
+    Y(DATE_TIME, "1963-06-19t08:30:06.283185z"),
+    Y(DATE_TIME, "1937-01-01T12:00:27.87+00:20"),
+    Y(DATE_TIME, "1990-12-31T15:59:50.123-08:00"),
+    Y(DATE_TIME, "1998-12-31T23:59:60Z"),
+    Y(DATE_TIME, "1998-12-31T15:59:60.123-08:00"),
+    Y(DATE_TIME, "2024-02-29T00:00:00Z"),
+    Y(DATE_TIME, "1985-04-12T00:59:59.999999999999999Z"),
+    N(DATE_TIME, "2023-02-29T00:00:00Z"),
+    N(DATE_TIME, "1998-12-31T23:59:61Z"),
+    N(DATE_TIME, "1998-12-31T23:58:60Z"),
+    N(DATE_TIME, "1998-12-31T22:59:60Z"),
+    N(DATE_TIME, "1990-02-31T15:59:59.123-08:00"),
+    N(DATE_TIME, "1990-12-31T15:59:59-24:00"),
+    N(DATE_TIME, "1963-06-19T08:30:06.28123+01:00Z"),
+    N(DATE_TIME, "1990-12-31T24:00:00Z"),
+    N(DATE_TIME, "1990-12-31T15:60:00Z"),
+    N(DATE_TIME, "1990-12-31T10:00:00+10:60"),
+    N(DATE_TIME, "06/19/1963 08:30:06 PST"),
+    N(DATE_TIME, "2013-350T01:01:01"),
+    N(DATE_TIME, "1963-6-19T08:30:06.283185Z"),
+    N(DATE_TIME, "1963-06-1T08:30:06.283185Z"),
+    N(DATE_TIME, "1963-06-19 08:30:06Z"),
+    N(DATE_TIME, "1963-06-19T08:30:06"),
+    N(DATE_TIME, "1963-06-19T"),
+    N(DATE_TIME, "1963-06-19"),
+    N(DATE_TIME, "+11963-06-19T08:30:06.283185Z"),
+    N(DATE_TIME, "1963-06-11T0\xe0\xa7\xaa:00:00Z"),
+
+    /* email */
+    Y(EMAIL, "joe.bloggs@example.com"),
+    Y(EMAIL, "te~st@example.com"),
+    Y(EMAIL, "~test@example.com"),
+    Y(EMAIL, "test~@example.com"),
+    Y(EMAIL, "te.s.t@example.com"),
+    Y(EMAIL, "!#$%&'*+-/=?^_`{|}~@example.com"),
+    Y(EMAIL, "\"quoted\"@example.com"),
+    Y(EMAIL, "\"joe bloggs\"@example.com"),
+    Y(EMAIL, "\"joe..bloggs\"@example.com"),
+    Y(EMAIL, "\"joe@bloggs\"@example.com"),
+    Y(EMAIL, "\"\"@iana.org"),
+    Y(EMAIL, "\"\\a\"@iana.org"),
+    Y(EMAIL, "\"\\\"\"@iana.org"),
+    Y(EMAIL, "\"\\\\\"@iana.org"),
+    Y(EMAIL, "joe.bloggs@[127.0.0.1]"),
+    Y(EMAIL, "joe.bloggs@[IPv6:::1]"),
+    Y(EMAIL, "a@[ipv6:2001:db8::1]"),
+    Y(EMAIL, "test@255.255.255.255"),
+    Y(EMAIL, "test@c--n.com"),
+    Y(EMAIL, "test@123.com"),
+    Y(EMAIL, "test@io"),
+    N(EMAIL, "2962"),
+    N(EMAIL, ".test@example.com"),
+    N(EMAIL, "test.@example.com"),
+    N(EMAIL, "a..b@example.com"),
+    N(EMAIL, "joe.bloggs@invalid=domain.com"),
+    N(EMAIL, "joe.bloggs@[127.0.0.300]"),
+    N(EMAIL, "user1@oceania.org, user2@oceania.org"),
+    N(EMAIL, "@example.com"),
+    N(EMAIL, "joe.bloggs@"),
+    N(EMAIL, "joe bloggs@example.com"),
+    N(EMAIL, "a\xc3\xa9@iana.org"),
+    N(EMAIL, "a@\xc3\xa9.org"),
+    N(EMAIL, "\"test\\\xc2\xa9\"@iana.org"),
+    N(EMAIL, "test@iana.org\n"),
+    N(EMAIL, " a@iana.org"),
+    N(EMAIL, "a\tb@iana.org"),
+    N(EMAIL, "\x7f@iana.org"),
+    N(EMAIL, "test\"@iana.org"),
+    N(EMAIL, "\"test\"test@iana.org"),
+    N(EMAIL, "\"test@iana.org"),
+    N(EMAIL, "a@b@c.org"),
+    N(EMAIL, "test\\@test@iana.org"),
+    N(EMAIL, "[1.2.3.4]@iana.org"),
+    N(EMAIL, ""),
+    N(EMAIL, "test@-iana.org"),
+    N(EMAIL, "test@iana-.com"),
+    N(EMAIL, "test@.iana.org"),
+    N(EMAIL, "test@iana.org."),
+    N(EMAIL, "test@iana..com"),
+    N(EMAIL, "test@[1.2.3.4"),
+    N(EMAIL, "a@[]"),
+    N(EMAIL, "a@[1.2.3]"),
+    N(EMAIL, "test@[RFC-5322-domain-literal]"),
+    N(EMAIL, "test@a[255.255.255.255]"),
+    N(EMAIL, "a@[IPv6:1::2::3]"),
+    N(EMAIL, "a,b@iana.org"),
+    N(EMAIL, "test(comment)@iana.org"),
+    N(EMAIL, "a@b(c).org"),
+    N(EMAIL, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@x.org"), /* 65 */
+
+    /* uri */
+    Y(URI, "http://foo.bar/?baz=qux#quux"),
+    Y(URI, "http://foo.com/blah_(wikipedia)_blah#cite-1"),
+    Y(URI, "http://foo.bar/?q=Test%20URL-encoded%20stuff"),
+    Y(URI, "http://xn--nw2a.xn--j6w193g/"),
+    Y(URI, "http://-.~_!$&'()*+,;=:%40:80%2f::::::@example.com"),
+    Y(URI, "http://223.255.255.254"),
+    Y(URI, "ftp://ftp.is.co.za/rfc/rfc1808.txt"),
+    Y(URI, "ldap://[2001:db8::7]/c=GB?objectClass?one"),
+    Y(URI, "http://[::ffff:1.2.3.4]:8080/"),
+    Y(URI, "http://[v7.fe80::a+en1]/"),
+    Y(URI, "mailto:John.Doe@example.com"),
+    Y(URI, "news:comp.infosystems.www.servers.unix"),
+    Y(URI, "tel:+1-816-555-1212"),
+    Y(URI, "urn:oasis:names:specification:docbook:dtd:xml:4.1.2"),
+    Y(URI, "file:///etc/hosts"),
+    Y(URI, "http://087.10.0.1/"),
+    Y(URI, "http://a.com:"),
+    Y(URI, "http://a.com:999999999"),
+    Y(URI, "http://:80"),
+    Y(URI, "http://@a.com"),
+    Y(URI, "http://user@"),
+    Y(URI, "http://example.com."),
+    Y(URI, "http://under_score.com/"),
+    Y(URI, "a+b-c.d:"),
+    Y(URI, "s:/a?b?c/d#e/f?g"),
+    N(URI, "//foo.bar/?baz=qux#quux"),
+    N(URI, "/abc"),
+    N(URI, "abc"),
+    N(URI, "example.com/path"),
+    N(URI, "\\\\WINDOWS\\fileshare"),
+    N(URI, "http:// shouldfail.com"),
+    N(URI, ":// should fail"),
+    N(URI, "bar,baz:foo"),
+    N(URI, "1http://example.com"),
+    N(URI, "ht_tp://example.com"),
+    N(URI, "https://[@example.org/test.txt"),
+    N(URI, "https://example.org/foobar\xc2\xae.txt"),
+    N(URI, "https://example.org/foobar\\.txt"),
+    N(URI, "https://example.org/foobar\".txt"),
+    N(URI, "https://example.org/foobar<>.txt"),
+    N(URI, "https://example.org/foobar{}.txt"),
+    N(URI, "https://example.org/foobar^.txt"),
+    N(URI, "https://example.org/foobar`.txt"),
+    N(URI, "https://example.org/foo bar.txt"),
+    N(URI, "https://example.org/foobar|.txt"),
+    N(URI, "http://example.com/%6G"),
+    N(URI, "http://example.com/%A"),
+    N(URI, "http://example.com/%"),
+    N(URI, "http://example.com/?q=%"),
+    N(URI, "http://example.com/#a#b"),
+    N(URI, "http://example.com:abc/path"),
+    N(URI, "http://a.com:8:0"),
+    N(URI, "http://a.com::"),
+    N(URI, "http://[1::2::3]/"),
+    N(URI, "http://[::1/"),
+    N(URI, "http://[::1]x/"),
+    N(URI, "http://[fe80::1%25eth0]/"),
+    N(URI, ""),
+
+    /* uuid */
+    Y(UUID, "2EB8AA08-AA98-11EA-B4AA-73B441D16380"),
+    Y(UUID, "2eb8aa08-aa98-11ea-b4aa-73b441d16380"),
+    Y(UUID, "2eb8aa08-AA98-11ea-B4Aa-73B441D16380"),
+    Y(UUID, "00000000-0000-0000-0000-000000000000"),
+    Y(UUID, "98d80576-482e-427f-8434-7f86890ab222"),
+    Y(UUID, "99c17cbb-656f-664a-940f-1a4568f03487"),
+    N(UUID, "2eb8aa08-aa98-11ea-b4aa-73b441d1638"),
+    N(UUID, "2eb8aa08-aa98-11ea-b4aa-73b441d163800"),
+    N(UUID, "2eb8aa08-aa98-11ea-73b4-41d16380"),
+    N(UUID, "2eb8aa08-aa98-11ea-b4ga-73b441d16380"),
+    N(UUID, "2eb8aa08aa9811eab4aa73b441d16380"),
+    N(UUID, "2eb8aa08aa98-11ea-b4aa73b441d16380"),
+    N(UUID, "2eb8-aa08-aa98-11ea-b4aa73b44d1638"),
+    N(UUID, "{2eb8aa08-aa98-11ea-b4aa-73b441d1638}"),
+    N(UUID, ""),
+
+    /* ipv4 */
+    Y(IPV4, "192.168.0.1"),
+    Y(IPV4, "0.0.0.0"),
+    Y(IPV4, "255.255.255.255"),
+    Y(IPV4, "1.2.3.4"),
+    N(IPV4, "256.1.1.1"),
+    N(IPV4, "1.1.1.256"),
+    N(IPV4, "01.2.3.4"),
+    N(IPV4, "087.10.0.1"),
+    N(IPV4, "1.2.3.00"),
+    N(IPV4, "1000.1.1.1"),
+    N(IPV4, "127.0.0.0.1"),
+    N(IPV4, "127.0"),
+    N(IPV4, "1.2.3."),
+    N(IPV4, ".1.2.3"),
+    N(IPV4, "1..2.3"),
+    N(IPV4, "0x7f000001"),
+    N(IPV4, "2130706433"),
+    N(IPV4, "192.168.1.0/24"),
+    N(IPV4, " 1.2.3.4"),
+    N(IPV4, "1\xe0\xa7\xa8"
+            "7.0.0.1"),
+    N(IPV4, ""),
+
+    /* ipv6 */
+    Y(IPV6, "::1"),
+    Y(IPV6, "::"),
+    Y(IPV6, "::abef"),
+    Y(IPV6, "::42:ff:1"),
+    Y(IPV6, "d6::"),
+    Y(IPV6, "1:d6::42"),
+    Y(IPV6, "1:2:3:4:5:6:7:8"),
+    Y(IPV6, "FE80:0000:0000:0000:0202:B3FF:FE1E:8329"),
+    Y(IPV6, "1:2:3:4:5:6:7::"),
+    Y(IPV6, "::2:3:4:5:6:7:8"),
+    Y(IPV6, "1::d6:192.168.0.1"),
+    Y(IPV6, "1:2::192.168.0.1"),
+    Y(IPV6, "::ffff:1.2.3.4"),
+    Y(IPV6, "::1.2.3.4"),
+    Y(IPV6, "1000:1000:1000:1000:1000:1000:255.255.255.255"),
+    N(IPV6, "1::2::3"),
+    N(IPV6, "12345::"),
+    N(IPV6, "::abcef"),
+    N(IPV6, "1:1:1:1:1:1:1:1:1:1:1:1:1:1:1:1"),
+    N(IPV6, "1:2:3:4:5:6:7:8:9"),
+    N(IPV6, "1:2:3:4:5:6:7:8::"),
+    N(IPV6, "::1:2:3:4:5:6:7:8"),
+    N(IPV6, "::laptop"),
+    N(IPV6, ":2:3:4:5:6:7:8"),
+    N(IPV6, "1:2:3:4:5:6:7:"),
+    N(IPV6, ":2:3:4::8"),
+    N(IPV6, "1:2:3:4:5:::8"),
+    N(IPV6, ":::"),
+    N(IPV6, "1:2:3:4:5:6:7"),
+    N(IPV6, "1"),
+    N(IPV6, ":"),
+    N(IPV6, "127.0.0.1"),
+    N(IPV6, "1:2:3:4:1.2.3"),
+    N(IPV6, "1::2:192.168.256.1"),
+    N(IPV6, "1::2:192.168.ff.1"),
+    N(IPV6, "::ffff:256.1.1.1"),
+    N(IPV6, "::ffff:01.2.3.4"),
+    N(IPV6, "1.2.3.4::"),
+    N(IPV6, "::1.2.3.4:1"),
+    N(IPV6, "100:100:100:100:100:100:255.255.255.255.255"),
+    N(IPV6, "100:100:100:100:100:100:100:255.255.255.255"),
+    N(IPV6, "  ::1"),
+    N(IPV6, "::1  "),
+    N(IPV6, "fe80::/64"),
+    N(IPV6, "fe80::a%eth1"),
+    N(IPV6, "1:2:3:4:5:6:7:\xe0\xa7\xaa"),
+    N(IPV6, ""),
+
+    /* hostname */
+    Y(HOSTNAME, "www.example.com"),
+    Y(HOSTNAME, "xn--4gbwdl.xn--wgbh1c"),
+    Y(HOSTNAME, "hostname"),
+    Y(HOSTNAME, "host-name"),
+    Y(HOSTNAME, "h0stn4me"),
+    Y(HOSTNAME, "1host"),
+    Y(HOSTNAME, "hostnam3"),
+    Y(HOSTNAME, "a"),
+    Y(HOSTNAME, "a.b.c"),
+    Y(HOSTNAME, "c--n.com"),
+    Y(HOSTNAME, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk.com"),  /* 63 */
+    N(HOSTNAME, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl.com"), /* 64 */
+    N(HOSTNAME, "a.abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl"),
+    N(HOSTNAME, "-a-host-name-that-starts-with--"),
+    N(HOSTNAME, "not_a_valid_host_name"),
+    N(HOSTNAME, "-hostname"),
+    N(HOSTNAME, "hostname-"),
+    N(HOSTNAME, "a-.b"),
+    N(HOSTNAME, "a.-b"),
+    N(HOSTNAME, "_hostname"),
+    N(HOSTNAME, "host_name"),
+    N(HOSTNAME, "a..b"),
+    N(HOSTNAME, ".a"),
+    N(HOSTNAME, "a."),
+    N(HOSTNAME, "."),
+    N(HOSTNAME, "host name"),
+    N(HOSTNAME, "h\xc3\xb6st"),
+    N(HOSTNAME, "[::1]"),
+    N(HOSTNAME, ""),
+};
+
+/* Checks one case from an exactly-sized heap copy, so ASan sees any read past n. */
+static void check_case(const format_case *c)
+{
+    size_t n = strlen(c->s);
+    char *copy = malloc(n ? n : 1);
+    if (!copy) abort();
+    memcpy(copy, c->s, n);
+    bool got = format_check(c->f, copy, n);
+    free(copy);
+    if (got != c->ok)
+        fprintf(stderr, "  %s \"%s\": got %s, expected %s\n", format_name(c->f), c->s,
+                got ? "valid" : "invalid", c->ok ? "valid" : "invalid");
+    CHECK(got == c->ok);
+}
+
+static void test_table(void)
+{
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_case(&cases[i]);
+    /* every format has at least one valid and one invalid case */
+    for (int f = 0; f < FORMAT__COUNT; f++) {
+        int yes = 0, no = 0;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            if ((int)cases[i].f == f) cases[i].ok ? yes++ : no++;
+        CHECK(yes > 0 && no > 0);
+    }
+}
+
+static void test_names(void)
+{
+    for (int f = 0; f < FORMAT__COUNT; f++)
+        CHECK_INT(format_lookup(format_name((format_id)f)), f);
+    CHECK_INT(format_lookup("date-time"), FORMAT_DATE_TIME);
+    CHECK_INT(format_lookup("hostname"), FORMAT_HOSTNAME);
+    CHECK_STR(format_name(FORMAT_DATE), "date");
+    CHECK_STR(format_name(FORMAT_IPV6), "ipv6");
+    CHECK_STR(format_name(FORMAT_URI), "uri");
+    CHECK_INT(format_lookup("regex"), -1);
+    CHECK_INT(format_lookup("idn-email"), -1);
+    CHECK_INT(format_lookup("uri-reference"), -1);
+    CHECK_INT(format_lookup("Date-Time"), -1);
+    CHECK_INT(format_lookup("date-time "), -1);
+    CHECK_INT(format_lookup(""), -1);
+    CHECK_INT(format_lookup(NULL), -1);
+    CHECK(format_name(FORMAT__COUNT) != NULL);
+    CHECK_INT(format_lookup(format_name(FORMAT__COUNT)), -1);
+    CHECK(!format_check(FORMAT__COUNT, "x", 1));
+    CHECK(!format_check((format_id)-1, "x", 1));
+}
+
+/* Exhaustive leap-second rule: with offset +hh:mm, ss=60 is valid only at 23:59 UTC. */
+static void test_leap_second_sweep(void)
+{
+    int valid = 0, wrong = 0;
+    for (int h = 0; h < 24; h++)
+        for (int m = 0; m < 60; m++)
+            for (int off = -(23 * 60 + 59); off <= 23 * 60 + 59; off += 30) {
+                char buf[32];
+                int a = off < 0 ? -off : off;
+                snprintf(buf, sizeof buf, "%02d:%02d:60%c%02d:%02d", h, m, off < 0 ? '-' : '+',
+                         a / 60, a % 60);
+                int utc = ((h * 60 + m - off) % 1440 + 1440) % 1440;
+                bool want = utc == 23 * 60 + 59;
+                bool got = format_check(FORMAT_TIME, buf, strlen(buf));
+                if (got) valid++;
+                if (got != want) wrong++;
+            }
+    CHECK_INT(wrong, 0);
+    CHECK(valid > 0);
+}
+
+/* Every day of years 1999..2025 (incl. 2000, 2024 leap years) is valid; day 0 and day+1 not. */
+static void test_calendar_sweep(void)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int wrong = 0;
+    for (int y = 1999; y <= 2025; y++)
+        for (int m = 1; m <= 12; m++) {
+            bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            int last = mdays[m - 1] + (m == 2 && leap);
+            for (int d = 0; d <= 32; d++) {
+                char buf[16];
+                snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+                bool want = d >= 1 && d <= last;
+                if (format_check(FORMAT_DATE, buf, 10) != want) wrong++;
+            }
+        }
+    CHECK_INT(wrong, 0);
+}
+
+/* A valid value followed by garbage, n = the valid length: only s[0..n) counts. */
+static void test_bounded_by_n(void)
+{
+    static const struct {
+        format_id f;
+        const char *valid;
+    } v[] = {
+        {FORMAT_DATE_TIME, "2024-02-29T23:59:60Z"},
+        {FORMAT_DATE, "2024-02-29"},
+        {FORMAT_TIME, "23:59:59.5+01:00"},
+        {FORMAT_TIME, "12:00:00.123z"},
+        {FORMAT_EMAIL, "a.b@example.com"},
+        {FORMAT_EMAIL, "\"q\"@[IPv6:::1]"},
+        {FORMAT_URI, "http://example.com/a?b#c"},
+        {FORMAT_URI, "http://[::1]:80"},
+        {FORMAT_UUID, "2eb8aa08-aa98-11ea-b4aa-73b441d16380"},
+        {FORMAT_IPV4, "1.2.3.4"},
+        {FORMAT_IPV6, "::ffff:1.2.3.4"},
+        {FORMAT_IPV6, "1::"},
+        {FORMAT_HOSTNAME, "example.com"},
+    };
+    static const char *const garbage[] = {"1", ":", ".", "%", "@x", " junk", "\xff", "Z", "-"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t n = strlen(v[i].valid);
+        for (size_t g = 0; g < sizeof garbage / sizeof garbage[0]; g++) {
+            char buf[128];
+            size_t gn = strlen(garbage[g]);
+            memcpy(buf, v[i].valid, n);
+            memcpy(buf + n, garbage[g], gn);
+            CHECK(format_check(v[i].f, buf, n));
+            /* and the whole buffer (valid + garbage) must not pass where garbage can't fit */
+            if (garbage[g][0] == ' ' || garbage[g][0] == '\xff')
+                CHECK(!format_check(v[i].f, buf, n + gn));
+        }
+        /* A valid prefix in an exactly-sized heap buffer, with n cutting it short: every shorter
+         * n runs without reading past n (ASan) and, for fixed-width formats, fails. */
+        char *heap = malloc(n);
+        if (!heap) abort();
+        memcpy(heap, v[i].valid, n);
+        for (size_t k = 0; k < n; k++) {
+            char *tail = malloc(k ? k : 1); /* exactly k bytes: over-reads trap under ASan */
+            if (!tail) abort();
+            memcpy(tail, heap, k);
+            bool ok = format_check(v[i].f, tail, k);
+            if (v[i].f == FORMAT_DATE || v[i].f == FORMAT_UUID || v[i].f == FORMAT_DATE_TIME ||
+                v[i].f == FORMAT_IPV4)
+                CHECK(!ok);
+            free(tail);
+        }
+        free(heap);
+    }
+    /* Truncation that makes a valid-looking value invalid. */
+    CHECK(!format_check(FORMAT_TIME, "12:00:00+01:00", 13));
+    CHECK(!format_check(FORMAT_TIME, "12:00:00.5Z", 10));
+    CHECK(!format_check(FORMAT_EMAIL, "\"ab\"@x.org", 3));
+    CHECK(!format_check(FORMAT_URI, "http://x/%41", 11));
+    CHECK(!format_check(FORMAT_IPV6, "1:2:3:4:5:6:7:8", 14));
+    CHECK(format_check(FORMAT_IPV6, "1:2:3:4:5:6:7:8", 15));
+    CHECK(!format_check(FORMAT_HOSTNAME, "ab-c", 3));
+    CHECK(format_check(FORMAT_HOSTNAME, "ab-c", 2));
+    /* An embedded NUL is just an invalid byte, not a terminator. */
+    CHECK(!format_check(FORMAT_HOSTNAME, "a\0b", 3));
+    CHECK(!format_check(FORMAT_EMAIL, "a@b\0", 4));
+    CHECK(!format_check(FORMAT_URI, "a:\0", 3));
+    CHECK(!format_check(FORMAT_EMAIL, "\"\0\"@b", 5));
+    /* Empty and NULL input. */
+    for (int f = 0; f < FORMAT__COUNT; f++) {
+        CHECK(!format_check((format_id)f, "", 0));
+        CHECK(!format_check((format_id)f, NULL, 0));
+    }
+}
+
+/* Hostname total length: 253 bytes pass, 254 fail. */
+static void test_hostname_length(void)
+{
+    char buf[300];
+    size_t n = 0;
+    /* 4 labels of 63 separated by dots = 255; build 253 = 63+1+63+1+63+1+61 */
+    const size_t labels[] = {63, 63, 63, 61};
+    for (size_t l = 0; l < 4; l++) {
+        if (l) buf[n++] = '.';
+        memset(buf + n, 'a', labels[l]);
+        n += labels[l];
+    }
+    CHECK_INT(n, 253);
+    CHECK(format_check(FORMAT_HOSTNAME, buf, n));
+    buf[n] = 'a';
+    CHECK(!format_check(FORMAT_HOSTNAME, buf, n + 1));
+    CHECK(format_check(FORMAT_EMAIL, "x@aaaa", 6));
+}
+
+int main(void)
+{
+    test_table();
+    test_names();
+    test_leap_second_sweep();
+    test_calendar_sweep();
+    test_bounded_by_n();
+    test_hostname_length();
+    return check_done();
+}
