@@ -1405,8 +1405,8 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
                                                    "regex",
                                                    NULL};
             bool known = false;
-            for (const char *const *n = standard; *n; n++)
-                if (strcmp(*n, kv[KW_FORMAT]->valuestring) == 0) known = true;
+            for (const char *const *nm = standard; *nm; nm++)
+                if (strcmp(*nm, kv[KW_FORMAT]->valuestring) == 0) known = true;
             if (b->o.strict && known)
                 warn(b, kv[KW_FORMAT], "format '%s' is not checked by Sluice",
                      kv[KW_FORMAT]->valuestring);

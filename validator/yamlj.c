@@ -386,7 +386,7 @@ static int yj_scalar(yj_ctx *c, const yaml_event_t *ev, cJSON **out)
         if (ff == 2 || ff == 3)
             return yj_fail(c, SL_ESYNTAX, YJ_LC(m), "%s is not representable in JSON", s);
         if (base || ff == 1) {
-            double v;
+            double v = 0;
             int rc = yj_number(c, s, base, m, &v);
             if (rc) return rc;
             *out = cJSON_CreateNumber(v);
