@@ -379,7 +379,7 @@ static int group_cmp(const void *a, const void *b)
 
 static void print_text(checker *c, FILE *out)
 {
-    qsort(c->groups, c->ngroups, sizeof *c->groups, group_cmp);
+    if (c->ngroups) qsort(c->groups, c->ngroups, sizeof *c->groups, group_cmp);
     const char *cur = NULL;
     for (size_t i = 0; i < c->ngroups; i++) {
         const group *g = &c->groups[i];
