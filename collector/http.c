@@ -1,0 +1,843 @@
+/* http.c - HTTP/1.1 connection handling on a libuv loop with llhttp (see http.h).
+ *
+ * A connection owns: a read buffer (bytes received, [rpos, rlen) not parsed yet), a header buffer
+ * holding the URL and the interesting header values of the current request, a body buffer, and an
+ * output buffer. While a request waits for its answer, received bytes accumulate in the read
+ * buffer unparsed (pipelining); when the buffer is full, reading stops until the answer is out.
+ * Memory: a connection is freed only when its socket is closed AND no answer is owed. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <llhttp.h>
+
+#define HTTP_RBUF 16384
+#define HTTP_BODY_KEEP 65536 /* body buffers larger than this are freed after the request */
+#define HTTP_HNAME_MAX 40
+
+struct http_conn {
+    uv_tcp_t tcp; /* first: handle.data is not used */
+    http_server *srv;
+    http_conn *prev, *next;
+    llhttp_t parser;
+
+    char *hbuf; /* URL + captured header values, cap srv->lim.max_header_bytes */
+    size_t hlen;
+    size_t header_bytes; /* everything seen in the header block, for the limit */
+    size_t url_off, url_len;
+    struct {
+        size_t off, len;
+        bool set;
+    } hdr[HTTP_H__COUNT];
+    char hname[HTTP_HNAME_MAX];
+    size_t hname_len;
+    int cur_hdr;
+
+    char *body;
+    size_t blen, bcap;
+
+    char *obuf;
+    size_t olen, ocap;
+    uv_write_t wreq;
+
+    http_request req;
+    uint64_t deadline; /* loop ms; 0 = none */
+    int reject_status;
+    const char *reject_msg;
+    const char *reject_limit;
+
+    bool in_message; /* bytes of a request seen, answer not yet sent */
+    bool pending;    /* handler called, http_respond not yet */
+    bool writing;    /* a uv_write is in flight */
+    bool reading;
+    bool in_process;
+    bool close_after; /* close once the current answer is written */
+    bool closed;      /* uv_close called */
+    bool handle_gone; /* close callback ran */
+
+    char peer_ip[INET6_ADDRSTRLEN];
+    size_t rpos, rlen;
+    char rbuf[HTTP_RBUF];
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    http_limits lim;
+    http_handler handler;
+    http_reject_hook reject;
+    void *ud;
+    llhttp_settings_t settings;
+    uv_tcp_t listener;
+    bool listening, listener_closed;
+    uv_timer_t sweep;
+    http_conn *conns;
+    bool draining;
+    void (*drain_done)(void *);
+    void *drain_ud;
+    bool drain_fired;
+    http_stats stats;
+    char date[64];
+    uint64_t date_sec;
+};
+
+static void conn_process(http_conn *c);
+static void conn_close(http_conn *c);
+static void conn_reject(http_conn *c, int status, const char *msg, const char *limit);
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
+    }
+}
+
+size_t http_json_escape(char *dst, size_t cap, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!cap) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[7];
+        size_t el = 0;
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\', esc[1] = (char)ch, el = 2;
+        } else if (ch < 0x20) {
+            esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[ch >> 4],
+            esc[5] = hex[ch & 15], el = 6;
+        } else {
+            esc[0] = (char)ch, el = 1;
+        }
+        if (o + el >= cap) break;
+        memcpy(dst + o, esc, el);
+        o += el;
+    }
+    dst[o] = 0;
+    return o;
+}
+
+static const char *server_date(http_server *s)
+{
+    uint64_t sec = uv_now(s->loop) / 1000;
+    if (sec != s->date_sec || !s->date[0]) {
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = sec;
+    }
+    return s->date;
+}
+
+static int obuf_reserve(http_conn *c, size_t extra)
+{
+    if (c->olen + extra <= c->ocap) return 0;
+    size_t cap = c->ocap ? c->ocap : 1024;
+    while (cap < c->olen + extra)
+        cap *= 2;
+    char *nb = realloc(c->obuf, cap);
+    if (!nb) return -1;
+    c->obuf = nb;
+    c->ocap = cap;
+    return 0;
+}
+
+static void fill_request(http_conn *c)
+{
+    http_request *r = &c->req;
+    const char *url = c->hbuf + c->url_off;
+    size_t ulen = c->url_len;
+    const char *q = memchr(url, '?', ulen);
+    r->path.p = url;
+    r->path.n = q ? (size_t)(q - url) : ulen;
+    r->query.p = q ? q + 1 : NULL;
+    r->query.n = q ? ulen - r->path.n - 1 : 0;
+    for (int i = 0; i < HTTP_H__COUNT; i++) {
+        r->headers[i].p = c->hdr[i].set ? c->hbuf + c->hdr[i].off : NULL;
+        r->headers[i].n = c->hdr[i].set ? c->hdr[i].len : 0;
+    }
+    r->method = llhttp_get_method(&c->parser);
+    r->body = c->body;
+    r->body_len = c->blen;
+    r->peer_ip = c->peer_ip;
+}
+
+/* ---- llhttp callbacks ------------------------------------------------------------------- */
+
+static int hbuf_append(http_conn *c, const char *at, size_t len)
+{
+    if (c->hlen + len > c->srv->lim.max_header_bytes) return -1;
+    memcpy(c->hbuf + c->hlen, at, len);
+    c->hlen += len;
+    return 0;
+}
+
+static int count_header(http_conn *c, size_t len)
+{
+    c->header_bytes += len;
+    if (c->header_bytes > c->srv->lim.max_header_bytes) {
+        c->reject_status = 431;
+        c->reject_msg = "request line and headers exceed max-header-bytes";
+        c->reject_limit = "max_header_bytes";
+        return HPE_USER;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    c->in_message = true;
+    c->hlen = c->header_bytes = 0;
+    c->url_off = c->url_len = 0;
+    c->blen = 0;
+    c->hname_len = 0;
+    c->cur_hdr = -1;
+    for (int i = 0; i < HTTP_H__COUNT; i++)
+        c->hdr[i].set = false;
+    memset(&c->req, 0, sizeof c->req);
+    if (c->srv->lim.request_timeout_ms)
+        c->deadline = uv_now(c->srv->loop) + c->srv->lim.request_timeout_ms;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn *c = p->data;
+    if (count_header(c, len)) return HPE_USER;
+    if (c->url_len == 0) c->url_off = c->hlen;
+    if (hbuf_append(c, at, len)) return count_header(c, SIZE_MAX / 2);
+    c->url_len += len;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn *c = p->data;
+    if (count_header(c, len)) return HPE_USER;
+    for (size_t i = 0; i < len && c->hname_len < HTTP_HNAME_MAX; i++) {
+        char ch = at[i];
+        if (ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+        c->hname[c->hname_len++] = ch;
+    }
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    static const char *const names[] = {
+#define HTTP_HDR_NAME(id, name) name,
+        HTTP_HEADER_MAP(HTTP_HDR_NAME)
+#undef HTTP_HDR_NAME
+    };
+    c->cur_hdr = -1;
+    for (int i = 0; i < HTTP_H__COUNT; i++) {
+        size_t n = strlen(names[i]);
+        if (n == c->hname_len && !memcmp(names[i], c->hname, n)) {
+            c->cur_hdr = i;
+            c->hdr[i].off = c->hlen;
+            c->hdr[i].len = 0;
+            c->hdr[i].set = true;
+            break;
+        }
+    }
+    c->hname_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn *c = p->data;
+    if (count_header(c, len)) return HPE_USER;
+    if (c->cur_hdr >= 0) {
+        if (hbuf_append(c, at, len)) return count_header(c, SIZE_MAX / 2);
+        c->hdr[c->cur_hdr].len += len;
+    }
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    ((http_conn *)p->data)->cur_hdr = -1;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body_bytes) {
+        c->reject_status = 413;
+        c->reject_msg = "request body exceeds max-body-bytes";
+        c->reject_limit = "max_body_bytes";
+        return -1;
+    }
+    if (c->hdr[HTTP_H_EXPECT].set && c->hdr[HTTP_H_EXPECT].len == 12 &&
+        !strncasecmp(c->hbuf + c->hdr[HTTP_H_EXPECT].off, "100-continue", 12)) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    http_conn *c = p->data;
+    size_t max = c->srv->lim.max_body_bytes;
+    if (c->blen + len > max) {
+        c->reject_status = 413;
+        c->reject_msg = "request body exceeds max-body-bytes";
+        c->reject_limit = "max_body_bytes";
+        return HPE_USER;
+    }
+    if (c->blen + len > c->bcap) {
+        size_t cap = c->bcap ? c->bcap : 4096;
+        while (cap < c->blen + len)
+            cap *= 2;
+        if (cap > max) cap = max;
+        char *nb = realloc(c->body, cap);
+        if (!nb) {
+            c->reject_status = 503;
+            c->reject_msg = "out of memory";
+            return HPE_USER;
+        }
+        c->body = nb;
+        c->bcap = cap;
+    }
+    memcpy(c->body + c->blen, at, len);
+    c->blen += len;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    http_conn *c = p->data;
+    fill_request(c);
+    c->req.keep_alive = llhttp_should_keep_alive(p) && !c->close_after;
+    c->pending = true;
+    return HPE_PAUSED;
+}
+
+/* ---- connection lifecycle --------------------------------------------------------------- */
+
+static void conn_free(http_conn *c)
+{
+    http_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->stats.open--;
+    free(c->hbuf);
+    free(c->body);
+    free(c->obuf);
+    free(c);
+    if (s->draining && !s->conns && s->listener_closed && !s->drain_fired) {
+        s->drain_fired = true;
+        if (s->drain_done) s->drain_done(s->drain_ud);
+    }
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    http_conn *c = (http_conn *)h;
+    c->handle_gone = true;
+    if (!c->pending && !c->writing) conn_free(c);
+}
+
+static void conn_close(http_conn *c)
+{
+    if (c->closed) return;
+    c->closed = true;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    http_conn *c = (http_conn *)h;
+    if (c->rpos == c->rlen)
+        c->rpos = c->rlen = 0;
+    else if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    buf->base = c->rbuf + c->rlen;
+    buf->len = HTTP_RBUF - c->rlen;
+}
+
+static void conn_read_stop(http_conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_read_start(http_conn *c)
+{
+    if (!c->reading && !c->closed) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = true;
+        else
+            conn_close(c);
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    http_conn *c = (http_conn *)st;
+    if (nread == UV_ENOBUFS) { /* buffer full of pipelined requests: wait for the answer */
+        conn_read_stop(c);
+        return;
+    }
+    if (nread < 0) {
+        conn_read_stop(c);
+        if (c->pending || c->writing)
+            c->close_after = true; /* finish, then close */
+        else
+            conn_close(c);
+        return;
+    }
+    if (nread == 0) return;
+    c->rlen += (size_t)nread;
+    c->srv->stats.bytes_in += (uint64_t)nread;
+    if (c->rlen == HTTP_RBUF && c->rpos == 0 && (c->pending || c->writing)) conn_read_stop(c);
+    conn_process(c);
+}
+
+/* Parses buffered bytes until a request is complete (then calls the handler) or data runs out. */
+static void conn_process(http_conn *c)
+{
+    if (c->in_process) return;
+    c->in_process = true;
+    while (!c->closed && !c->pending && !c->writing && c->rpos < c->rlen) {
+        if (c->close_after && !c->in_message) {
+            conn_close(c);
+            break;
+        }
+        const char *start = c->rbuf + c->rpos;
+        llhttp_errno_t e = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
+        if (e == HPE_OK) {
+            c->rpos = c->rlen;
+            break;
+        }
+        if (e == HPE_PAUSED) {
+            const char *pos = llhttp_get_error_pos(&c->parser);
+            c->rpos = pos ? (size_t)(pos - c->rbuf) : c->rlen;
+            llhttp_resume(&c->parser);
+            c->srv->handler(c->srv->ud, c, &c->req);
+            continue;
+        }
+        if (c->reject_status) {
+            conn_reject(c, c->reject_status, c->reject_msg, c->reject_limit);
+        } else {
+            char msg[160];
+            snprintf(msg, sizeof msg, "malformed HTTP request: %s",
+                     llhttp_get_error_reason(&c->parser));
+            conn_reject(c, 400, msg, NULL);
+        }
+        break;
+    }
+    c->in_process = false;
+    if (c->closed) return;
+    if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
+    if (c->close_after && !c->pending && !c->writing && !c->in_message) {
+        conn_close(c);
+        return;
+    }
+    if (!c->pending && !c->writing) {
+        if (c->rlen < HTTP_RBUF) conn_read_start(c);
+    } else if (c->rlen - c->rpos >= HTTP_RBUF / 2 || c->rlen == HTTP_RBUF) {
+        conn_read_stop(c);
+    }
+}
+
+static void conn_reject(http_conn *c, int status, const char *msg, const char *limit)
+{
+    if (!c->in_message) on_message_begin(&c->parser);
+    fill_request(c);
+    c->pending = true;
+    c->close_after = true;
+    c->rpos = c->rlen = 0;
+    conn_read_stop(c);
+    char hdrs[1024];
+    size_t hl = 0;
+    if (c->srv->reject) hl = c->srv->reject(c->srv->ud, &c->req, status, hdrs, sizeof hdrs - 1);
+    hdrs[hl] = 0;
+    http_respond_error(c, status, hl ? hdrs : NULL, msg, limit);
+}
+
+static void after_write(http_conn *c)
+{
+    c->in_message = false;
+    c->deadline =
+        c->srv->lim.idle_timeout_ms ? uv_now(c->srv->loop) + c->srv->lim.idle_timeout_ms : 0;
+    if (c->bcap > HTTP_BODY_KEEP) {
+        free(c->body);
+        c->body = NULL;
+        c->bcap = 0;
+    }
+    if (c->handle_gone) {
+        conn_free(c);
+        return;
+    }
+    if (c->close_after || (c->srv->draining && c->rpos == c->rlen)) {
+        conn_close(c);
+        return;
+    }
+    conn_process(c);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    http_conn *c = w->data;
+    c->writing = false;
+    if (status < 0 && !c->closed) c->close_after = true;
+    after_write(c);
+}
+
+void http_respond(http_conn *c, int status, const char *extra_headers, const char *content_type,
+                  const char *body, size_t body_len)
+{
+    http_server *s = c->srv;
+    c->pending = false;
+    if (c->closed) {
+        if (c->handle_gone && !c->writing) conn_free(c);
+        return;
+    }
+    if (s->draining) c->close_after = true;
+    bool keep = c->req.keep_alive && !c->close_after;
+    if (!keep) c->close_after = true;
+    size_t eh = extra_headers ? strlen(extra_headers) : 0;
+    c->olen = 0;
+    if (obuf_reserve(c, 256 + eh + body_len)) {
+        conn_close(c);
+        return;
+    }
+    int n = snprintf(c->obuf, c->ocap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                     http_status_text(status), server_date(s));
+    c->olen = (size_t)n;
+    if (content_type)
+        c->olen +=
+            (size_t)snprintf(c->obuf + c->olen, c->ocap - c->olen,
+                             "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, body_len);
+    if (!keep) {
+        memcpy(c->obuf + c->olen, "Connection: close\r\n", 19);
+        c->olen += 19;
+    } else if (c->parser.http_major == 1 && c->parser.http_minor == 0) {
+        memcpy(c->obuf + c->olen, "Connection: keep-alive\r\n", 24);
+        c->olen += 24;
+    }
+    memcpy(c->obuf + c->olen, extra_headers ? extra_headers : "", eh);
+    c->olen += eh;
+    memcpy(c->obuf + c->olen, "\r\n", 2);
+    c->olen += 2;
+    if (content_type && body_len) {
+        memcpy(c->obuf + c->olen, body, body_len);
+        c->olen += body_len;
+    }
+    s->stats.bytes_out += c->olen;
+
+    uv_buf_t b = uv_buf_init(c->obuf, (unsigned)c->olen);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (w == (int)c->olen) {
+        if (!c->in_process)
+            after_write(c);
+        else {
+            c->in_message = false;
+            if (c->close_after) conn_close(c);
+            c->deadline = s->lim.idle_timeout_ms ? uv_now(s->loop) + s->lim.idle_timeout_ms : 0;
+        }
+        return;
+    }
+    if (w < 0 && w != UV_EAGAIN) {
+        c->close_after = true;
+        conn_close(c);
+        return;
+    }
+    size_t done = w > 0 ? (size_t)w : 0;
+    b = uv_buf_init(c->obuf + done, (unsigned)(c->olen - done));
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+}
+
+void http_respond_error(http_conn *c, int status, const char *extra_headers, const char *message,
+                        const char *limit)
+{
+    char body[768], esc[512];
+    http_json_escape(esc, sizeof esc, message, strlen(message));
+    int n = snprintf(body, sizeof body, "{\"success\":false,\"error\":\"%s\"", esc);
+    if (limit) n += snprintf(body + n, sizeof body - (size_t)n, ",\"limit\":\"%s\"", limit);
+    n += snprintf(body + n, sizeof body - (size_t)n, "}");
+    http_respond(c, status, extra_headers, "application/json", body, (size_t)n);
+}
+
+const http_request *http_conn_request(const http_conn *c)
+{
+    return c->pending ? &c->req : NULL;
+}
+
+void http_conn_set_close(http_conn *c)
+{
+    c->close_after = true;
+}
+
+/* ---- server ----------------------------------------------------------------------------- */
+
+static void on_sweep(uv_timer_t *t)
+{
+    http_server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    http_conn *next;
+    for (http_conn *c = s->conns; c; c = next) {
+        next = c->next;
+        if (c->closed || c->pending || c->writing || !c->deadline || now < c->deadline) continue;
+        if (c->in_message)
+            conn_reject(c, 408, "request not received within request-timeout-ms",
+                        "request_timeout_ms");
+        else
+            conn_close(c);
+    }
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    http_server *s = ls->data;
+    if (status < 0) return;
+    http_conn *c = calloc(1, sizeof *c);
+    char *hb = c ? malloc(s->lim.max_header_bytes) : NULL;
+    if (!c || !hb) {
+        free(c); /* out of memory: the connection stays in the backlog */
+        free(hb);
+        return;
+    }
+    c->hbuf = hb;
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->stats.open++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    s->stats.accepted++;
+    if (s->stats.open > s->lim.max_connections || s->draining) {
+        s->stats.refused++;
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    strcpy(c->peer_ip, "unknown");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, c->peer_ip, sizeof c->peer_ip);
+        else if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer_ip, sizeof c->peer_ip);
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+    c->parser.data = c;
+    c->cur_hdr = -1;
+    c->deadline = s->lim.idle_timeout_ms ? uv_now(s->loop) + s->lim.idle_timeout_ms : 0;
+    conn_read_start(c);
+}
+
+http_server *http_server_new(uv_loop_t *loop, const http_limits *lim, http_handler h,
+                             http_reject_hook reject, void *ud)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->loop = loop;
+    s->lim = *lim;
+    s->handler = h;
+    s->reject = reject;
+    s->ud = ud;
+    llhttp_settings_init(&s->settings);
+    s->settings.on_message_begin = on_message_begin;
+    s->settings.on_url = on_url;
+    s->settings.on_header_field = on_header_field;
+    s->settings.on_header_field_complete = on_header_field_complete;
+    s->settings.on_header_value = on_header_value;
+    s->settings.on_header_value_complete = on_header_value_complete;
+    s->settings.on_headers_complete = on_headers_complete;
+    s->settings.on_body = on_body;
+    s->settings.on_message_complete = on_message_complete;
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    uint64_t iv = 1000;
+    if (lim->request_timeout_ms && lim->request_timeout_ms / 2 < iv)
+        iv = lim->request_timeout_ms / 2;
+    if (lim->idle_timeout_ms && lim->idle_timeout_ms / 2 < iv) iv = lim->idle_timeout_ms / 2;
+    if (iv < 10) iv = 10;
+    uv_timer_start(&s->sweep, on_sweep, iv, iv);
+    uv_unref((uv_handle_t *)&s->sweep);
+    s->listener_closed = true;
+    return s;
+}
+
+int http_server_listen_fd(http_server *s, int fd, int backlog)
+{
+    int rc = uv_tcp_init(s->loop, &s->listener);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    s->listener.data = s;
+    s->listener_closed = false;
+    s->listening = true;
+    if ((rc = uv_tcp_open(&s->listener, fd)) == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, backlog, on_connection);
+    return rc;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    http_server *s = h->data;
+    s->listener_closed = true;
+    if (s->draining && !s->conns && !s->drain_fired) {
+        s->drain_fired = true;
+        if (s->drain_done) s->drain_done(s->drain_ud);
+    }
+}
+
+static void on_sweep_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void http_server_drain(http_server *s, void (*done)(void *ud), void *ud)
+{
+    s->draining = true;
+    s->drain_done = done;
+    s->drain_ud = ud;
+    if (s->listening) {
+        s->listening = false;
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    }
+    http_conn *next;
+    for (http_conn *c = s->conns; c; c = next) {
+        next = c->next;
+        if (!c->in_message && !c->pending && !c->writing && c->rpos == c->rlen)
+            conn_close(c);
+        else
+            c->close_after = true;
+    }
+    if (!s->conns && s->listener_closed && !s->drain_fired) {
+        s->drain_fired = true;
+        if (done) done(ud);
+    }
+}
+
+void http_server_close_all(http_server *s)
+{
+    for (http_conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+}
+
+void http_server_free(http_server *s)
+{
+    if (!s) return;
+    uv_close((uv_handle_t *)&s->sweep, on_sweep_closed); /* frees s */
+}
+
+void http_server_get_stats(const http_server *s, http_stats *out)
+{
+    *out = s->stats;
+}
+
+int http_listen_socket(const char *host, int *port_inout, int backlog, int *fd_out, char *err,
+                       size_t errlen)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof port, "%d", *port_inout);
+    int g = getaddrinfo(host, port, &hints, &ai);
+    if (g) {
+        snprintf(err, errlen, "listen address '%s': %s", host, gai_strerror(g));
+        return -EINVAL;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int rc = 0;
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        goto out;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "listen on %s:%d: %s", host, *port_inout, strerror(errno));
+        close(fd);
+        goto out;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *port_inout = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+out:
+    freeaddrinfo(ai);
+    return rc;
+}

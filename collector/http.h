@@ -1,0 +1,120 @@
+/* http.h - HTTP/1.1 connections on one libuv loop: accept, parse with llhttp, enforce limits,
+ * hand complete requests to a handler, write responses.
+ *
+ * Promises: keep-alive and pipelining (requests on a connection are answered strictly in order:
+ * the next pipelined request is parsed only after the previous response is written); the header
+ * block and the body are bounded (431 / 413 with a JSON error, then close); malformed HTTP gets a
+ * 400 JSON error; slow requests get 408 and idle connections are closed (one sweep timer per
+ * server, no per-request timer work). Buffers belong to the connection and are reused across its
+ * requests. A handler may answer synchronously or later (after Redis acknowledged): the request
+ * and its connection stay valid until http_respond is called, even if the peer went away.
+ * Everything runs on the loop's thread; one http_server per loop. */
+#ifndef SL_HTTP_H
+#define SL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+typedef struct http_server http_server;
+typedef struct http_conn http_conn;
+
+typedef struct {
+    size_t max_header_bytes; /* request line + headers */
+    size_t max_body_bytes;   /* raw body as received (before any decompression) */
+    size_t max_connections;  /* beyond this, new connections are closed at once */
+    uint64_t idle_timeout_ms;
+    uint64_t request_timeout_ms;
+} http_limits;
+
+typedef struct {
+    const char *p;
+    size_t n;
+} http_slice;
+
+/* Headers the collector cares about; the others are only counted against the limit. */
+#define HTTP_HEADER_MAP(X)                                                                         \
+    X(CONTENT_TYPE, "content-type")                                                                \
+    X(CONTENT_ENCODING, "content-encoding")                                                        \
+    X(AUTHORIZATION, "authorization")                                                              \
+    X(ORIGIN, "origin")                                                                            \
+    X(X_FORWARDED_FOR, "x-forwarded-for")                                                          \
+    X(ACR_HEADERS, "access-control-request-headers")                                               \
+    X(EXPECT, "expect")
+
+typedef enum {
+#define HTTP_HDR_ENUM(id, name) HTTP_H_##id,
+    HTTP_HEADER_MAP(HTTP_HDR_ENUM)
+#undef HTTP_HDR_ENUM
+        HTTP_H__COUNT
+} http_header_id;
+
+/* A request as seen by the handler. Every pointer borrows from the connection and stays valid
+ * until http_respond is called for it. Slices are not NUL-terminated; absent = {NULL, 0}. */
+typedef struct {
+    int method; /* llhttp_method_t */
+    http_slice path;
+    http_slice query; /* without the '?' */
+    http_slice headers[HTTP_H__COUNT];
+    const char *body;
+    size_t body_len;
+    const char *peer_ip; /* NUL-terminated text form of the TCP peer address */
+    bool keep_alive;
+} http_request;
+
+/* Called for each complete request; must lead to exactly one http_respond(c, ...) call. */
+typedef void (*http_handler)(void *ud, http_conn *c, const http_request *req);
+/* Called when the HTTP layer itself answers (400/408/413/431); may write extra header lines
+ * ("Name: value\r\n"...) into hdrs (cap bytes) and returns their length. req may be partial. */
+typedef size_t (*http_reject_hook)(void *ud, const http_request *req, int status, char *hdrs,
+                                   size_t cap);
+
+typedef struct {
+    uint64_t accepted, refused, open;
+    uint64_t bytes_in, bytes_out;
+} http_stats;
+
+/* Creates a server on loop. Returns NULL on out-of-memory. reject may be NULL. */
+http_server *http_server_new(uv_loop_t *loop, const http_limits *lim, http_handler h,
+                             http_reject_hook reject, void *ud);
+/* Starts accepting on fd (a bound, listening socket, e.g. from http_listen_socket); the server
+ * owns fd from then on. Returns 0 or a libuv error code. */
+int http_server_listen_fd(http_server *s, int fd, int backlog);
+/* Stops accepting, closes idle connections, and closes the others after their current response.
+ * done(ud) is called once no connection and no listener is left. Call once. */
+void http_server_drain(http_server *s, void (*done)(void *ud), void *ud);
+/* Closes every connection now (drain deadline); answers still owed are discarded on respond. */
+void http_server_close_all(http_server *s);
+/* Frees a drained server (after done fired); the memory goes when the loop runs its last close
+ * callback, so keep running the loop. */
+void http_server_free(http_server *s);
+/* Relaxed snapshot; call on the loop thread. */
+void http_server_get_stats(const http_server *s, http_stats *out);
+
+/* Sends the response for the connection's current request. extra_headers: NULL or
+ * "Name: value\r\n" lines. content_type NULL = no body headers (204). The body is copied.
+ * After the call, the request's memory is no longer valid. */
+void http_respond(http_conn *c, int status, const char *extra_headers, const char *content_type,
+                  const char *body, size_t body_len);
+/* {"success":false,"error":message[,"limit":limit]} with status; message and limit are escaped. */
+void http_respond_error(http_conn *c, int status, const char *extra_headers, const char *message,
+                        const char *limit);
+/* The request currently owed an answer, or NULL. */
+const http_request *http_conn_request(const http_conn *c);
+/* Asks the connection to close after its current response (Connection: close). */
+void http_conn_set_close(http_conn *c);
+
+/* Creates a non-blocking TCP socket with SO_REUSEADDR + SO_REUSEPORT, bound to host:port and
+ * listening. *port_inout: 0 picks a free port and receives it. Returns 0 or -errno with a message
+ * in err. */
+int http_listen_socket(const char *host, int *port_inout, int backlog, int *fd_out, char *err,
+                       size_t errlen);
+
+/* Standard reason phrase ("Payload Too Large"); "Unknown" otherwise. */
+const char *http_status_text(int status);
+/* Appends s as JSON string contents (no quotes) into dst; returns bytes written (< cap). */
+size_t http_json_escape(char *dst, size_t cap, const char *s, size_t n);
+
+#endif

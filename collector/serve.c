@@ -1,0 +1,972 @@
+/* serve.c - `sluice serve`: routes, auth, CORS, workers, plan reload and drain.
+ *
+ * Threads: the main thread owns the config, the current plan reference, the embedded Redis and a
+ * loop that only handles signals. Each worker owns its loop, listener, connections, sink, ingest
+ * scratch, metrics block and its own plan reference; the main thread talks to a worker only through
+ * the worker's mailbox (mutex + uv_async): "here is a new plan" and "drain". The server struct is
+ * immutable once the workers start (except the atomic global metrics).
+ * A 2xx for an ingest request is sent only from the sink callback that reports every entry of the
+ * request acknowledged by Redis; any failure answers 503 with Retry-After. */
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include "arena.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "plan.h"
+#include "redisproc.h"
+#include "sink.h"
+
+/* ---- logging: one line per message on stderr; never write keys or passwords -------------- */
+
+static void slog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void slog(const char *level, const char *fmt, ...)
+{
+    char line[1024];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ sluice %s: ", ts.tv_nsec / 1000000,
+                          level);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    n = m < 0 ? n : (n + (size_t)m < sizeof line - 1 ? n + (size_t)m : sizeof line - 2);
+    for (size_t i = 0; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
+    line[n++] = '\n';
+    fwrite(line, 1, n, stderr);
+}
+
+/* ---- shared, immutable server state -------------------------------------------------------- */
+
+typedef struct {
+    int family; /* AF_INET / AF_INET6 */
+    unsigned char addr[16];
+    int prefix;
+} ipnet;
+
+typedef struct worker worker;
+
+typedef struct {
+    serve_config cfg;
+    ingest_limits ilim;
+    http_limits hlim;
+    sink_config scfg;
+    char *scfg_store;
+    ipnet *trusted;
+    size_t ntrusted;
+    bool cors_any;
+    worker *workers;
+    size_t nworkers;
+    metrics_worker **mws;
+    metrics_global mg;
+    char retry_after_hdr[64];
+} server;
+
+typedef struct pending {
+    worker *w;
+    http_conn *c;
+    metrics_route route;
+    struct pending *next;
+} pending;
+
+struct worker {
+    server *srv;
+    int id;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_mutex_t mbox_lock;
+    plan *mbox_plan;
+    bool mbox_drain;
+    plan *plan;
+    http_server *http;
+    sink *sink;
+    ingest *ig;
+    metrics_worker m;
+    uv_timer_t stats_timer, drain_timer;
+    int listen_fd;
+    bool draining;
+    pending *free_pending;
+    uint64_t last_fail_log;
+};
+
+/* ---- small helpers ----------------------------------------------------------------------------
+ */
+
+static int ipnet_parse(const char *s, ipnet *out)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *slash = strchr(buf, '/');
+    if (slash) *slash = 0;
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, buf, out->addr) == 1)
+        out->family = AF_INET, out->prefix = 32;
+    else if (inet_pton(AF_INET6, buf, out->addr) == 1)
+        out->family = AF_INET6, out->prefix = 128;
+    else
+        return SL_EUSAGE;
+    if (slash) {
+        char *end;
+        long p = strtol(slash + 1, &end, 10);
+        if (*end || p < 0 || p > out->prefix) return SL_EUSAGE;
+        out->prefix = (int)p;
+    }
+    return 0;
+}
+
+static bool ipnet_contains(const ipnet *nets, size_t n, const char *ip, size_t iplen)
+{
+    char buf[64];
+    if (!n || iplen >= sizeof buf) return false;
+    memcpy(buf, ip, iplen);
+    buf[iplen] = 0;
+    unsigned char a[16];
+    int fam;
+    if (inet_pton(AF_INET, buf, a) == 1)
+        fam = AF_INET;
+    else if (inet_pton(AF_INET6, buf, a) == 1)
+        fam = AF_INET6;
+    else
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (nets[i].family != fam) continue;
+        int bits = nets[i].prefix, k = 0;
+        for (; bits >= 8; bits -= 8, k++)
+            if (a[k] != nets[i].addr[k]) break;
+        if (bits >= 8) continue;
+        unsigned char mask = (unsigned char)(0xff << (8 - bits));
+        if (bits == 0 || (a[k] & mask) == (nets[i].addr[k] & mask)) return true;
+    }
+    return false;
+}
+
+static bool is_ip(const char *s, size_t n)
+{
+    char buf[64];
+    unsigned char a[16];
+    if (!n || n >= sizeof buf) return false;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1;
+}
+
+/* The client address: the TCP peer, or - when the peer is a trusted proxy - the right-most
+ * X-Forwarded-For entry that is not itself a trusted proxy. */
+static void client_ip(const server *s, const http_request *rq, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "%s", rq->peer_ip);
+    http_slice x = rq->headers[HTTP_H_X_FORWARDED_FOR];
+    if (!x.p || !ipnet_contains(s->trusted, s->ntrusted, rq->peer_ip, strlen(rq->peer_ip))) return;
+    size_t end = x.n;
+    const char *pick = NULL;
+    size_t picklen = 0;
+    while (end > 0) {
+        size_t b = end;
+        while (b > 0 && x.p[b - 1] != ',')
+            b--;
+        const char *e = x.p + b;
+        size_t el = end - b;
+        while (el && (*e == ' ' || *e == '\t'))
+            e++, el--;
+        while (el && (e[el - 1] == ' ' || e[el - 1] == '\t'))
+            el--;
+        if (!is_ip(e, el)) break;
+        pick = e, picklen = el;
+        if (!ipnet_contains(s->trusted, s->ntrusted, e, el)) break;
+        end = b ? b - 1 : 0;
+    }
+    if (pick && picklen < cap) {
+        memcpy(dst, pick, picklen);
+        dst[picklen] = 0;
+    }
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+/* "Basic base64(user:pass)" -> user. Returns its length, or -1 when not a Basic header. */
+static long basic_user(http_slice h, char *dst, size_t cap)
+{
+    if (h.n < 6 || strncasecmp(h.p, "basic ", 6)) return -1;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 6; i < h.n; i++) {
+        if (h.p[i] == '=' || h.p[i] == ' ') continue;
+        int v = b64val((unsigned char)h.p[i]);
+        if (v < 0) return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o + 1 >= cap) return -1;
+            dst[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    dst[o] = 0;
+    char *colon = memchr(dst, ':', o);
+    return colon ? colon - dst : (long)o;
+}
+
+static bool key_known(const server *s, const char *k, size_t n)
+{
+    for (size_t i = 0; i < s->cfg.write_keys.n; i++) {
+        const char *w = s->cfg.write_keys.v[i];
+        if (strlen(w) == n && !memcmp(w, k, n)) return true;
+    }
+    return false;
+}
+
+static bool slice_eq(http_slice s, const char *lit)
+{
+    size_t l = strlen(lit);
+    return s.n == l && !memcmp(s.p, lit, l);
+}
+
+/* CORS response headers for this request into dst; returns their length. */
+static size_t cors_headers(const server *s, const http_request *rq, bool preflight, char *dst,
+                           size_t cap)
+{
+    http_slice o = rq->headers[HTTP_H_ORIGIN];
+    if (!o.p || !o.n || o.n > 512) return 0;
+    bool ok = s->cors_any;
+    for (size_t i = 0; !ok && i < s->cfg.cors_origins.n; i++)
+        ok = slice_eq(o, s->cfg.cors_origins.v[i]);
+    if (!ok) return 0;
+    int n =
+        snprintf(dst, cap, "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n", (int)o.n, o.p);
+    if (n < 0 || (size_t)n >= cap) return 0;
+    if (preflight) {
+        http_slice h = rq->headers[HTTP_H_ACR_HEADERS];
+        int m = snprintf(dst + n, cap - (size_t)n,
+                         "Access-Control-Allow-Methods: POST, GET, OPTIONS\r\n"
+                         "Access-Control-Allow-Headers: %.*s\r\n"
+                         "Access-Control-Max-Age: 86400\r\n",
+                         h.p && h.n < 512 ? (int)h.n : 45,
+                         h.p && h.n < 512 ? h.p : "Content-Type, Authorization, Content-Encoding");
+        if (m > 0 && (size_t)(n + m) < cap) n += m;
+    }
+    return (size_t)n;
+}
+
+/* ---- routes -------------------------------------------------------------------------------- */
+
+typedef enum { K_INGEST, K_VALIDATE, K_HEALTH, K_READY, K_METRICS } route_kind;
+
+typedef struct {
+    const char *path;
+    metrics_route route;
+    route_kind kind;
+    ingest_call call;
+} route_def;
+
+static const route_def routes[] = {
+    {"/v1/track", METRICS_R_TRACK, K_INGEST, INGEST_TRACK},
+    {"/v1/t", METRICS_R_TRACK, K_INGEST, INGEST_TRACK},
+    {"/v1/identify", METRICS_R_IDENTIFY, K_INGEST, INGEST_IDENTIFY},
+    {"/v1/i", METRICS_R_IDENTIFY, K_INGEST, INGEST_IDENTIFY},
+    {"/v1/page", METRICS_R_PAGE, K_INGEST, INGEST_PAGE},
+    {"/v1/p", METRICS_R_PAGE, K_INGEST, INGEST_PAGE},
+    {"/v1/screen", METRICS_R_SCREEN, K_INGEST, INGEST_SCREEN},
+    {"/v1/s", METRICS_R_SCREEN, K_INGEST, INGEST_SCREEN},
+    {"/v1/group", METRICS_R_GROUP, K_INGEST, INGEST_GROUP},
+    {"/v1/g", METRICS_R_GROUP, K_INGEST, INGEST_GROUP},
+    {"/v1/alias", METRICS_R_ALIAS, K_INGEST, INGEST_ALIAS},
+    {"/v1/a", METRICS_R_ALIAS, K_INGEST, INGEST_ALIAS},
+    {"/v1/batch", METRICS_R_BATCH, K_INGEST, INGEST_BATCH},
+    {"/v1/b", METRICS_R_BATCH, K_INGEST, INGEST_BATCH},
+    {"/v1/import", METRICS_R_IMPORT, K_INGEST, INGEST_BATCH},
+    {"/v1/validate", METRICS_R_VALIDATE, K_VALIDATE, INGEST_ANY},
+    {"/healthz", METRICS_R_HEALTHZ, K_HEALTH, INGEST_ANY},
+    {"/readyz", METRICS_R_READYZ, K_READY, INGEST_ANY},
+    {"/metrics", METRICS_R_METRICS, K_METRICS, INGEST_ANY},
+};
+
+static const route_def *route_find(http_slice path)
+{
+    if (path.n > 1 && path.p[path.n - 1] == '/') path.n--;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (slice_eq(path, routes[i].path)) return &routes[i];
+    return NULL;
+}
+
+static bool query_flag(http_slice q, const char *name)
+{
+    size_t nl = strlen(name);
+    size_t i = 0;
+    while (i < q.n) {
+        size_t e = i;
+        while (e < q.n && q.p[e] != '&')
+            e++;
+        if (e - i > nl && !memcmp(q.p + i, name, nl) && q.p[i + nl] == '=') {
+            http_slice v = {q.p + i + nl + 1, e - i - nl - 1};
+            return slice_eq(v, "1") || slice_eq(v, "true") || slice_eq(v, "yes");
+        }
+        if (e - i == nl && !memcmp(q.p + i, name, nl)) return true;
+        i = e + 1;
+    }
+    return false;
+}
+
+static bool content_type_ok(http_slice ct)
+{
+    if (!ct.p) return false;
+    size_t n = 0;
+    while (n < ct.n && ct.p[n] != ';' && ct.p[n] != ' ')
+        n++;
+    return (n == 16 && !strncasecmp(ct.p, "application/json", 16)) ||
+           (n == 10 && !strncasecmp(ct.p, "text/plain", 10));
+}
+
+/* ---- answering --------------------------------------------------------------------------- */
+
+static void reply(worker *w, http_conn *c, const http_request *rq, metrics_route route, int status,
+                  const char *body, size_t len, const char *extra)
+{
+    char hdrs[1536];
+    size_t hl = cors_headers(w->srv, rq, false, hdrs, sizeof hdrs - 128);
+    if (extra) {
+        size_t el = strlen(extra);
+        if (hl + el < sizeof hdrs) memcpy(hdrs + hl, extra, el), hl += el;
+    }
+    hdrs[hl] = 0;
+    metrics_count_request(&w->m, route, status);
+    http_respond(c, status, hl ? hdrs : NULL, "application/json", body, len);
+}
+
+static void reply_error(worker *w, http_conn *c, const http_request *rq, metrics_route route,
+                        int status, const char *msg, const char *limit, const char *extra)
+{
+    char hdrs[1536];
+    size_t hl = cors_headers(w->srv, rq, false, hdrs, sizeof hdrs - 128);
+    if (extra) {
+        size_t el = strlen(extra);
+        if (hl + el < sizeof hdrs) memcpy(hdrs + hl, extra, el), hl += el;
+    }
+    hdrs[hl] = 0;
+    metrics_count_request(&w->m, route, status);
+    http_respond_error(c, status, hl ? hdrs : NULL, msg, limit);
+}
+
+static const char ok_body[] = "{\"success\":true}";
+
+static void on_sink_done(void *ud, int status)
+{
+    pending *pd = ud;
+    worker *w = pd->w;
+    const http_request *rq = http_conn_request(pd->c);
+    if (rq) {
+        if (status == 0) {
+            reply(w, pd->c, rq, pd->route, 200, ok_body, sizeof ok_body - 1, NULL);
+        } else {
+            uint64_t now = uv_now(&w->loop);
+            if (now - w->last_fail_log >= 1000 || !w->last_fail_log) {
+                slog("warn", "worker %d: Redis did not acknowledge a write: %s; answering 503",
+                     w->id, sl_strerror(status));
+                w->last_fail_log = now;
+            }
+            reply_error(w, pd->c, rq, pd->route, 503, "events not stored: Redis unavailable", NULL,
+                        w->srv->retry_after_hdr);
+        }
+    }
+    pd->next = w->free_pending;
+    w->free_pending = pd;
+}
+
+static void received_at(char *dst, size_t cap)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(dst, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(dst + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const route_def *rd)
+{
+    server *s = w->srv;
+    metrics_route route = rd->route;
+    if (rq->method != HTTP_POST) {
+        reply_error(w, c, rq, route, 405, "method not allowed: use POST", NULL,
+                    "Allow: POST, OPTIONS\r\n");
+        return;
+    }
+    if (!content_type_ok(rq->headers[HTTP_H_CONTENT_TYPE])) {
+        reply_error(w, c, rq, route, 415, "Content-Type must be application/json or text/plain",
+                    NULL, NULL);
+        return;
+    }
+    bool dry = rd->kind == K_VALIDATE || query_flag(rq->query, "dry_run");
+
+    /* Write key from Basic auth: a wrong one is refused before any parsing. */
+    char userbuf[512];
+    long ulen = -1;
+    if (rq->headers[HTTP_H_AUTHORIZATION].p)
+        ulen = basic_user(rq->headers[HTTP_H_AUTHORIZATION], userbuf, sizeof userbuf);
+    bool need_key = s->cfg.write_keys.n > 0;
+    bool key_ok = !need_key;
+    if (need_key && ulen > 0) {
+        if (!key_known(s, userbuf, (size_t)ulen)) {
+            reply_error(w, c, rq, route, 401, "unknown write key", NULL, NULL);
+            return;
+        }
+        key_ok = true;
+    }
+
+    metrics_add(&w->m.body_bytes, rq->body_len);
+    const char *body = rq->body ? rq->body : "";
+    size_t blen = rq->body_len;
+    http_slice ce = rq->headers[HTTP_H_CONTENT_ENCODING];
+    if (ce.p && !slice_eq(ce, "identity")) {
+        if (!(ce.n == 4 && !strncasecmp(ce.p, "gzip", 4)) &&
+            !(ce.n == 7 && !strncasecmp(ce.p, "deflate", 7))) {
+            reply_error(w, c, rq, route, 415, "Content-Encoding must be gzip, deflate or identity",
+                        NULL, NULL);
+            return;
+        }
+        int rc = ingest_inflate(w->ig, body, blen, s->cfg.max_batch_bytes, &body, &blen);
+        if (rc == SL_ELIMIT) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "inflated body is over max-batch-bytes (%zu)",
+                     s->cfg.max_batch_bytes);
+            reply_error(w, c, rq, route, 413, msg, "max_batch_bytes", NULL);
+            return;
+        }
+        if (rc) {
+            reply_error(w, c, rq, route, rc == SL_ENOMEM ? 503 : 400,
+                        rc == SL_ENOMEM ? "out of memory" : "corrupt compressed body", NULL, NULL);
+            return;
+        }
+    }
+
+    char ip[64], rat[40];
+    client_ip(s, rq, ip, sizeof ip);
+    received_at(rat, sizeof rat);
+    ingest_request ir = {.call = rd->call,
+                         .body = body,
+                         .len = blen,
+                         .client_ip = ip,
+                         .received_at = rat,
+                         .dry_run = dry};
+    ingest_result res;
+    int rc = ingest_run(w->ig, w->plan, &ir, &res);
+    if (rc) {
+        slog("error", "worker %d: ingest failed: %s", w->id, sl_strerror(rc));
+        reply_error(w, c, rq, route, rc == SL_ENOMEM ? 503 : 500, sl_strerror(rc), NULL,
+                    rc == SL_ENOMEM ? s->retry_after_hdr : NULL);
+        return;
+    }
+    if (!key_ok && res.write_key && key_known(s, res.write_key, res.write_key_len)) key_ok = true;
+    if (!key_ok) {
+        reply_error(w, c, rq, route, 401,
+                    res.write_key ? "unknown write key"
+                                  : "missing write key (Basic auth or writeKey)",
+                    NULL, NULL);
+        return;
+    }
+    if (res.status) {
+        reply_error(w, c, rq, route, res.status, res.error, res.limit, NULL);
+        return;
+    }
+    if (dry) {
+        reply(w, c, rq, route, 200, res.report, res.report_len, NULL);
+        return;
+    }
+    metrics_add(&w->m.events_valid, res.nvalid);
+    metrics_add(&w->m.events_invalid, res.ninvalid);
+    for (int k = 0; k < SL_KIND__COUNT; k++)
+        if (res.kinds[k]) metrics_add(&w->m.violations[k], res.kinds[k]);
+    if (res.nentries == 0) {
+        reply(w, c, rq, route, 200, ok_body, sizeof ok_body - 1, NULL);
+        return;
+    }
+    pending *pd = w->free_pending;
+    if (pd)
+        w->free_pending = pd->next;
+    else if (!(pd = malloc(sizeof *pd))) {
+        reply_error(w, c, rq, route, 503, "out of memory", NULL, s->retry_after_hdr);
+        return;
+    }
+    pd->w = w;
+    pd->c = c;
+    pd->route = route;
+    rc = sink_write(w->sink, res.entries, res.nentries, on_sink_done, pd);
+    if (rc) {
+        pd->next = w->free_pending;
+        w->free_pending = pd;
+        uint64_t now = uv_now(&w->loop);
+        if (now - w->last_fail_log >= 1000 || !w->last_fail_log) {
+            slog("warn", "worker %d: Redis write refused: %s; answering 503", w->id,
+                 sl_strerror(rc));
+            w->last_fail_log = now;
+        }
+        reply_error(w, c, rq, route, 503, "events not stored: Redis unavailable", NULL,
+                    s->retry_after_hdr);
+    }
+}
+
+static void on_request(void *ud, http_conn *c, const http_request *rq)
+{
+    worker *w = ud;
+    const route_def *rd = route_find(rq->path);
+    metrics_route route = rd ? rd->route : METRICS_R_OTHER;
+    if (rq->method == HTTP_OPTIONS) {
+        char hdrs[1536];
+        size_t hl = cors_headers(w->srv, rq, true, hdrs, sizeof hdrs);
+        hdrs[hl] = 0;
+        metrics_count_request(&w->m, METRICS_R_PREFLIGHT, 204);
+        http_respond(c, 204, hl ? hdrs : "Allow: POST, GET, OPTIONS\r\n", NULL, NULL, 0);
+        return;
+    }
+    if (!rd) {
+        reply_error(w, c, rq, route, 404, "no such endpoint", NULL, NULL);
+        return;
+    }
+    if (rd->kind == K_INGEST || rd->kind == K_VALIDATE) {
+        handle_ingest(w, c, rq, rd);
+        return;
+    }
+    if (rq->method != HTTP_GET) {
+        reply_error(w, c, rq, route, 405, "method not allowed: use GET", NULL, "Allow: GET\r\n");
+        return;
+    }
+    if (rd->kind == K_HEALTH) {
+        static const char b[] = "{\"status\":\"ok\"}";
+        reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
+    } else if (rd->kind == K_READY) {
+        if (sink_ready(w->sink) && !w->draining) {
+            static const char b[] = "{\"status\":\"ready\",\"redis\":\"up\"}";
+            reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
+        } else {
+            reply_error(w, c, rq, route, 503,
+                        w->draining ? "shutting down" : "Redis is not reachable", NULL,
+                        w->srv->retry_after_hdr);
+        }
+    } else {
+        size_t len;
+        char *text = metrics_render(w->srv->mws, w->srv->nworkers, &w->srv->mg, &len);
+        if (!text) {
+            reply_error(w, c, rq, route, 503, "out of memory", NULL, NULL);
+            return;
+        }
+        metrics_count_request(&w->m, route, 200);
+        http_respond(c, 200, NULL, "text/plain; version=0.0.4; charset=utf-8", text, len);
+        free(text);
+    }
+}
+
+static size_t on_reject(void *ud, const http_request *rq, int status, char *hdrs, size_t cap)
+{
+    worker *w = ud;
+    const route_def *rd = rq->path.p ? route_find(rq->path) : NULL;
+    metrics_count_request(&w->m, rd ? rd->route : METRICS_R_OTHER, status);
+    return cors_headers(w->srv, rq, false, hdrs, cap);
+}
+
+/* ---- worker lifecycle ---------------------------------------------------------------------- */
+
+static void on_stats(uv_timer_t *t)
+{
+    worker *w = t->data;
+    sink_stats ss;
+    sink_get_stats(w->sink, &ss);
+    metrics_set(&w->m.redis_ok, ss.commands_ok);
+    metrics_set(&w->m.redis_failed, ss.commands_failed);
+    metrics_set(&w->m.redis_inflight, ss.inflight);
+    metrics_set(&w->m.redis_latency_us_sum, ss.latency_us_sum);
+    metrics_set(&w->m.redis_latency_count, ss.latency_count);
+    metrics_set(&w->m.redis_reconnects, ss.reconnects);
+    metrics_set(&w->m.redis_ready, sink_ready(w->sink) ? 1 : 0);
+    http_stats hs;
+    http_server_get_stats(w->http, &hs);
+    metrics_set(&w->m.bytes_in, hs.bytes_in);
+    metrics_set(&w->m.bytes_out, hs.bytes_out);
+    metrics_set(&w->m.conns_open, hs.open);
+    metrics_set(&w->m.conns_accepted, hs.accepted);
+}
+
+static void on_sink_closed(void *ud)
+{
+    worker *w = ud;
+    w->sink = NULL;
+    uv_close((uv_handle_t *)&w->wake, NULL);
+    uv_close((uv_handle_t *)&w->stats_timer, NULL);
+    uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    http_server_free(w->http);
+    w->http = NULL;
+}
+
+static void on_http_drained(void *ud)
+{
+    worker *w = ud;
+    uv_timer_stop(&w->drain_timer);
+    if (w->http && w->sink) on_stats(&w->stats_timer);
+    if (w->sink)
+        sink_close(w->sink, on_sink_closed, w);
+    else
+        on_sink_closed(w);
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    worker *w = t->data;
+    slog("warn", "worker %d: drain deadline reached; closing remaining connections", w->id);
+    http_server_close_all(w->http);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    worker *w = a->data;
+    uv_mutex_lock(&w->mbox_lock);
+    plan *np = w->mbox_plan;
+    bool drain = w->mbox_drain;
+    w->mbox_plan = NULL;
+    uv_mutex_unlock(&w->mbox_lock);
+    if (np) {
+        plan_release(w->plan);
+        w->plan = np;
+    }
+    if (drain && !w->draining) {
+        w->draining = true;
+        uv_timer_start(&w->drain_timer, on_drain_deadline, (uint64_t)w->srv->cfg.drain_timeout_ms,
+                       0);
+        if (w->http)
+            http_server_drain(w->http, on_http_drained, w);
+        else
+            on_http_drained(w);
+    }
+}
+
+static void worker_main(void *arg)
+{
+    worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+static int worker_init(server *s, worker *w, int id, plan *p, int fd)
+{
+    w->srv = s;
+    w->id = id;
+    w->listen_fd = fd;
+    int rc;
+    uv_mutex_init(&w->mbox_lock);
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    uv_timer_init(&w->loop, &w->stats_timer);
+    w->stats_timer.data = w;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    w->plan = plan_retain(p);
+    w->ig = ingest_new(&s->ilim);
+    w->sink = sink_new(&w->loop, &s->scfg);
+    w->http = http_server_new(&w->loop, &s->hlim, on_request, on_reject, w);
+    if (!w->ig || !w->sink || !w->http) return SL_ENOMEM;
+    if ((rc = http_server_listen_fd(w->http, fd, (int)s->cfg.backlog))) {
+        slog("error", "worker %d: listen: %s", id, uv_strerror(rc));
+        return SL_EIO;
+    }
+    uv_timer_start(&w->stats_timer, on_stats, 1000, 1000);
+    return 0;
+}
+
+static void worker_cleanup(worker *w)
+{
+    uv_loop_close(&w->loop);
+    uv_mutex_destroy(&w->mbox_lock);
+    plan_release(w->plan);
+    plan_release(w->mbox_plan);
+    ingest_free(w->ig);
+    while (w->free_pending) {
+        pending *n = w->free_pending->next;
+        free(w->free_pending);
+        w->free_pending = n;
+    }
+}
+
+/* ---- the main thread: signals, reload, drain --------------------------------------------- */
+
+typedef struct {
+    server *srv;
+    plan *plan;
+    uv_signal_t hup, term, intr;
+    bool stopping;
+} mainctx;
+
+static void reload_plan(mainctx *mc)
+{
+    server *s = mc->srv;
+    sl_diags d;
+    sl_diags_init(&d, s->cfg.plan_path);
+    plan *np = NULL;
+    int rc = plan_load_file(s->cfg.plan_path, false, &np, &d);
+    if (rc) {
+        for (size_t i = 0; i < d.n; i++)
+            if (d.v[i].sev == SL_SEV_ERROR)
+                slog("error", "reload rejected: %s:%d:%d: %s", s->cfg.plan_path, d.v[i].line,
+                     d.v[i].col, d.v[i].msg ? d.v[i].msg : "");
+        slog("error", "reload rejected (%s); keeping plan %s version %s", sl_strerror(rc),
+             plan_get_name(mc->plan), plan_get_version(mc->plan));
+        metrics_add(&s->mg.reloads_failed, 1);
+        sl_diags_cleanup(&d);
+        return;
+    }
+    sl_diags_cleanup(&d);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->workers[i];
+        uv_mutex_lock(&w->mbox_lock);
+        plan_release(w->mbox_plan);
+        w->mbox_plan = plan_retain(np);
+        uv_mutex_unlock(&w->mbox_lock);
+        uv_async_send(&w->wake);
+    }
+    plan_release(mc->plan);
+    mc->plan = np;
+    metrics_add(&s->mg.reloads_ok, 1);
+    slog("info", "plan reloaded: %s version %s", plan_get_name(np), plan_get_version(np));
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    mainctx *mc = h->data;
+    if (signum == SIGHUP) {
+        reload_plan(mc);
+        return;
+    }
+    if (mc->stopping) return;
+    mc->stopping = true;
+    slog("info", "%s: draining (stop accepting, finish in-flight requests, flush to Redis)",
+         signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    for (size_t i = 0; i < mc->srv->nworkers; i++) {
+        worker *w = &mc->srv->workers[i];
+        uv_mutex_lock(&w->mbox_lock);
+        w->mbox_drain = true;
+        uv_mutex_unlock(&w->mbox_lock);
+        uv_async_send(&w->wake);
+    }
+    uv_close((uv_handle_t *)&mc->hup, NULL);
+    uv_close((uv_handle_t *)&mc->term, NULL);
+    uv_close((uv_handle_t *)&mc->intr, NULL);
+}
+
+static int server_setup(server *s)
+{
+    const serve_config *c = &s->cfg;
+    s->ilim = (ingest_limits){.max_event_bytes = c->max_event_bytes,
+                              .max_batch_bytes = c->max_batch_bytes,
+                              .max_batch_events = c->max_batch_events,
+                              .max_depth = c->max_depth};
+    s->hlim = (http_limits){.max_header_bytes = c->max_header_bytes,
+                            .max_body_bytes = c->max_body_bytes,
+                            .max_connections = c->max_connections,
+                            .idle_timeout_ms = (uint64_t)c->idle_timeout_ms,
+                            .request_timeout_ms = (uint64_t)c->request_timeout_ms};
+    snprintf(s->retry_after_hdr, sizeof s->retry_after_hdr, "Retry-After: %ld\r\n",
+             c->retry_after_s);
+    s->trusted = calloc(c->trusted_proxies.n + 1, sizeof *s->trusted);
+    if (!s->trusted) return SL_ENOMEM;
+    for (size_t i = 0; i < c->trusted_proxies.n; i++) {
+        if (ipnet_parse(c->trusted_proxies.v[i], &s->trusted[i])) {
+            fprintf(stderr, "sluice serve: --trusted-proxy: not an IP or CIDR: '%s'\n",
+                    c->trusted_proxies.v[i]);
+            return SL_EUSAGE;
+        }
+    }
+    s->ntrusted = c->trusted_proxies.n;
+    for (size_t i = 0; i < c->cors_origins.n; i++)
+        if (!strcmp(c->cors_origins.v[i], "*")) s->cors_any = true;
+    return 0;
+}
+
+int serve_main(int argc, char **argv)
+{
+    server srv;
+    memset(&srv, 0, sizeof srv);
+    server *s = &srv;
+    char err[512] = "";
+    int rc = config_load(&s->cfg, argc, argv, NULL, stdout, err, sizeof err);
+    if (rc == 1) {
+        config_cleanup(&s->cfg);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "sluice serve: %s\n", err);
+        config_cleanup(&s->cfg);
+        return 2;
+    }
+    int exit_code = 1;
+    mainctx mc;
+    memset(&mc, 0, sizeof mc);
+    mc.srv = s;
+    redisproc rp;
+    memset(&rp, 0, sizeof rp);
+    bool rp_started = false;
+    uv_loop_t mloop;
+    bool mloop_init = false;
+    size_t started = 0, inited = 0;
+    int *fds = NULL;
+
+    if ((rc = server_setup(s))) {
+        exit_code = rc == SL_EUSAGE ? 2 : 1;
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    arena_cjson_install();
+
+    sl_diags d;
+    sl_diags_init(&d, s->cfg.plan_path);
+    rc = plan_load_file(s->cfg.plan_path, false, &mc.plan, &d);
+    sl_diags_print(&d, stderr);
+    sl_diags_cleanup(&d);
+    if (rc) {
+        slog("error", "cannot load plan %s: %s", s->cfg.plan_path, sl_strerror(rc));
+        goto out;
+    }
+    if (s->cfg.write_keys.n == 0)
+        slog("warn", "no write keys configured: every write key is accepted (use --write-key)");
+
+    if (s->cfg.redis_url) {
+        if (sink_parse_url(s->cfg.redis_url, &s->scfg, &s->scfg_store)) {
+            slog("error", "--redis: expected redis://[user:pass@]host:port[/db]");
+            exit_code = 2;
+            goto out;
+        }
+    } else {
+        char rerr[512] = "";
+        if ((rc = redisproc_start(&rp, s->cfg.redis_bin, s->cfg.data_dir, 0, rerr, sizeof rerr))) {
+            slog("error", "cannot start the embedded redis-server: %s", rerr);
+            goto out;
+        }
+        rp_started = true;
+        s->scfg.host = "127.0.0.1";
+        s->scfg.port = rp.port;
+        slog("info", "embedded redis-server pid %d on 127.0.0.1:%d, data in %s", (int)rp.pid,
+             rp.port, rp.data_dir);
+    }
+    s->scfg.events_key = s->cfg.events_key;
+    s->scfg.invalid_key = s->cfg.invalid_key;
+    s->scfg.timeout_ms = (unsigned)s->cfg.redis_timeout_ms;
+    s->scfg.max_inflight = s->cfg.redis_max_inflight;
+
+    long n = s->cfg.workers;
+    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0) n = 1;
+    if (n > 256) n = 256;
+    s->nworkers = (size_t)n;
+    metrics_set(&s->mg.workers, (uint64_t)n);
+    s->workers = calloc(s->nworkers, sizeof *s->workers);
+    s->mws = calloc(s->nworkers, sizeof *s->mws);
+    fds = calloc(s->nworkers, sizeof *fds);
+    if (!s->workers || !s->mws || !fds) goto out;
+    int port = s->cfg.listen_port;
+    for (size_t i = 0; i < s->nworkers; i++)
+        fds[i] = -1;
+    for (size_t i = 0; i < s->nworkers; i++) {
+        char lerr[256];
+        if (http_listen_socket(s->cfg.listen_host, &port, (int)s->cfg.backlog, &fds[i], lerr,
+                               sizeof lerr)) {
+            slog("error", "%s", lerr);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < s->nworkers; i++) {
+        s->mws[i] = &s->workers[i].m;
+        int fd = fds[i];
+        fds[i] = -1; /* the worker's server owns it now */
+        if (uv_loop_init(&s->workers[i].loop)) {
+            close(fd);
+            goto out;
+        }
+        inited++;
+        if (worker_init(s, &s->workers[i], (int)i, mc.plan, fd)) goto out;
+    }
+    if (uv_loop_init(&mloop)) goto out;
+    mloop_init = true;
+    uv_signal_init(&mloop, &mc.hup);
+    uv_signal_init(&mloop, &mc.term);
+    uv_signal_init(&mloop, &mc.intr);
+    mc.hup.data = mc.term.data = mc.intr.data = &mc;
+    uv_signal_start(&mc.hup, on_signal, SIGHUP);
+    uv_signal_start(&mc.term, on_signal, SIGTERM);
+    uv_signal_start(&mc.intr, on_signal, SIGINT);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        if (uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i])) goto out;
+        started++;
+    }
+    slog("info", "listening on %s:%d with %zu workers; plan %s version %s; redis %s:%d",
+         s->cfg.listen_host, port, s->nworkers, plan_get_name(mc.plan), plan_get_version(mc.plan),
+         s->scfg.host ? s->scfg.host : "127.0.0.1", s->scfg.port ? s->scfg.port : 6379);
+    uv_run(&mloop, UV_RUN_DEFAULT);
+    exit_code = 0;
+
+out:
+    if (started < s->nworkers && !mc.stopping) {
+        /* Startup failed part-way: ask the running workers to drain so they can be joined. */
+        mc.stopping = true;
+        for (size_t i = 0; i < started; i++) {
+            uv_mutex_lock(&s->workers[i].mbox_lock);
+            s->workers[i].mbox_drain = true;
+            uv_mutex_unlock(&s->workers[i].mbox_lock);
+            uv_async_send(&s->workers[i].wake);
+        }
+    }
+    for (size_t i = 0; i < started; i++)
+        uv_thread_join(&s->workers[i].thread);
+    for (size_t i = started; i < inited; i++) {
+        /* Initialised but never run: close its handles on its own loop. */
+        worker *w = &s->workers[i];
+        w->mbox_drain = true;
+        on_wake(&w->wake);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+    }
+    for (size_t i = 0; i < inited; i++)
+        worker_cleanup(&s->workers[i]);
+    if (mloop_init) {
+        uv_run(&mloop, UV_RUN_NOWAIT);
+        uv_loop_close(&mloop);
+    }
+    if (fds)
+        for (size_t i = 0; i < s->nworkers; i++)
+            if (fds[i] >= 0) close(fds[i]);
+    free(fds);
+    if (rp_started) {
+        redisproc_stop(&rp);
+        slog("info", "embedded redis-server stopped");
+    }
+    if (exit_code == 0) slog("info", "stopped");
+    plan_release(mc.plan);
+    free(s->workers);
+    free(s->mws);
+    free(s->trusted);
+    free(s->scfg_store);
+    config_cleanup(&s->cfg);
+    return exit_code;
+}

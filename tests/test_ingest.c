@@ -1,0 +1,271 @@
+/* test_ingest.c - request bodies -> stream entries: shape of stored events, batch merging,
+ * validation outcomes, policies, limits, syntax errors with positions, dry-run reports, gzip. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <zlib.h>
+
+#include "arena.h"
+#include "check.h"
+#include "ingest.h"
+
+static const char PLAN[] = "sluice: 1\nplan: t\nversion: \"1\"\n"
+                           "policy: {unplanned_events: reject}\n"
+                           "events:\n"
+                           "  Order Completed:\n"
+                           "    description: done\n"
+                           "    properties:\n"
+                           "      revenue: {type: number, required: true}\n";
+static const char PLAN_FWD[] = "sluice: 1\nplan: t\nversion: \"1\"\n"
+                               "policy: {unplanned_events: reject, on_violation: forward}\n"
+                               "events:\n"
+                               "  Order Completed:\n"
+                               "    description: done\n"
+                               "    properties:\n"
+                               "      revenue: {type: number, required: true}\n";
+
+static plan *load(const char *y)
+{
+    plan *p = NULL;
+    sl_diags d;
+    sl_diags_init(&d, "mem");
+    int rc = plan_load_mem(y, strlen(y), "mem", false, &p, &d);
+    if (rc) sl_diags_print(&d, stderr);
+    sl_diags_cleanup(&d);
+    return p;
+}
+
+static int run(ingest *ig, const plan *p, ingest_call call, const char *body, bool dry,
+               ingest_result *res)
+{
+    ingest_request rq = {.call = call,
+                         .body = body,
+                         .len = strlen(body),
+                         .client_ip = "192.0.2.7",
+                         .received_at = "2024-01-01T00:00:00.000Z",
+                         .dry_run = dry};
+    return ingest_run(ig, p, &rq, res);
+}
+
+static cJSON *entry_json(const ingest_result *r, size_t i)
+{
+    return cJSON_ParseWithLength(r->entries[i].event_json, r->entries[i].event_len);
+}
+
+static const char *str_at(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
+    if (b) x = cJSON_GetObjectItemCaseSensitive(x, b);
+    return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+int main(void)
+{
+    arena_cjson_install();
+    ingest_limits lim = {
+        .max_event_bytes = 512, .max_batch_bytes = 4096, .max_batch_events = 5, .max_depth = 6};
+    ingest *ig = ingest_new(&lim);
+    plan *p = load(PLAN);
+    plan *pf = load(PLAN_FWD);
+    CHECK(ig && p && pf);
+    if (!ig || !p || !pf) return check_done();
+    ingest_result r;
+
+    /* A single track call: original bytes kept, fields added, writeKey dropped. */
+    const char *t1 =
+        "{\"writeKey\":\"wk1\", \"userId\":\"u\", \"event\":\"Order Completed\",\"type\":\"page\","
+        "\"properties\":{ \"revenue\" : 12.50 }}";
+    CHECK_INT(run(ig, p, INGEST_TRACK, t1, false, &r), 0);
+    CHECK_INT(r.status, 0);
+    CHECK_INT(r.nentries, 1);
+    CHECK_INT(r.nvalid, 1);
+    CHECK(r.write_key && r.write_key_len == 3 && !memcmp(r.write_key, "wk1", 3));
+    CHECK(!r.entries[0].invalid);
+    CHECK(strstr(r.entries[0].event_json, "\"properties\":{ \"revenue\" : 12.50 }") != NULL);
+    cJSON *e = entry_json(&r, 0);
+    CHECK(e != NULL);
+    CHECK_STR(str_at(e, "type", NULL), "track");
+    CHECK_STR(str_at(e, "receivedAt", NULL), "2024-01-01T00:00:00.000Z");
+    CHECK_STR(str_at(e, "context", "ip"), "192.0.2.7");
+    CHECK(cJSON_GetObjectItem(e, "writeKey") == NULL);
+    const char *mid = str_at(e, "messageId", NULL);
+    CHECK(mid && strlen(mid) == 36 && mid[14] == '4');
+    CHECK(r.entries[0].message_id_len == 36 && !memcmp(r.entries[0].message_id, mid, 36));
+    cJSON_Delete(e);
+
+    /* Client messageId / receivedAt / context.ip are kept. */
+    CHECK_INT(run(ig, p, INGEST_TRACK,
+                  "{\"event\":\"Order Completed\",\"properties\":{\"revenue\":1},"
+                  "\"messageId\":\"m1\",\"receivedAt\":\"x\",\"context\":{\"ip\":\"1.2.3.4\"}}",
+                  false, &r),
+              0);
+    e = entry_json(&r, 0);
+    CHECK_STR(str_at(e, "messageId", NULL), "m1");
+    CHECK_STR(str_at(e, "receivedAt", NULL), "x");
+    CHECK_STR(str_at(e, "context", "ip"), "1.2.3.4");
+    CHECK(r.entries[0].message_id_len == 2 && !memcmp(r.entries[0].message_id, "m1", 2));
+    cJSON_Delete(e);
+
+    /* Invalid: quarantined with violations. */
+    CHECK_INT(
+        run(ig, p, INGEST_TRACK, "{\"event\":\"Order Completed\",\"properties\":{}}", false, &r),
+        0);
+    CHECK_INT(r.nentries, 1);
+    CHECK_INT(r.ninvalid, 1);
+    CHECK(r.entries[0].invalid);
+    CHECK(r.entries[0].violations_json &&
+          strstr(r.entries[0].violations_json, "Required-Missing") &&
+          strstr(r.entries[0].violations_json, "/properties/revenue"));
+    CHECK_INT(r.kinds[SL_KIND_REQUIRED_MISSING], 1);
+
+    /* Forward policy: an invalid entry plus an events entry with context.violations. */
+    CHECK_INT(run(ig, pf, INGEST_TRACK,
+                  "{\"event\":\"Order Completed\",\"properties\":{},\"context\":{\"a\":1}}", false,
+                  &r),
+              0);
+    CHECK_INT(r.nentries, 2);
+    if (r.nentries == 2) {
+        CHECK(r.entries[0].invalid);
+        CHECK(!r.entries[1].invalid);
+        e = entry_json(&r, 1);
+        CHECK(e != NULL);
+        cJSON *ctx = cJSON_GetObjectItem(e, "context");
+        CHECK(cJSON_IsArray(cJSON_GetObjectItem(ctx, "violations")));
+        CHECK(cJSON_GetObjectItem(ctx, "a") != NULL);
+        cJSON_Delete(e);
+    }
+
+    /* Batch: context and integrations merge, item values win; writeKey at the top. */
+    const char *b1 =
+        "{\"writeKey\":\"k\",\"context\":{\"library\":{\"name\":\"L\"},\"locale\":\"en\"},"
+        "\"integrations\":{\"All\":true},\"batch\":["
+        "{\"type\":\"track\",\"event\":\"Order Completed\",\"properties\":{\"revenue\":1},"
+        "\"context\":{\"locale\":\"fr\"}},"
+        "{\"type\":\"identify\",\"userId\":\"u\",\"integrations\":{\"X\":false}},"
+        "{}]}";
+    CHECK_INT(run(ig, p, INGEST_BATCH, b1, false, &r), 0);
+    CHECK_INT(r.status, 0);
+    CHECK_INT(r.nentries, 3);
+    CHECK_INT(r.nvalid + r.ninvalid, 3);
+    CHECK(r.write_key && r.write_key_len == 1);
+    if (r.nentries == 3) {
+        e = entry_json(&r, 0);
+        CHECK_STR(str_at(e, "context", "locale"), "fr");
+        CHECK_STR(str_at(cJSON_GetObjectItem(e, "context"), "library", "name"), "L");
+        CHECK_STR(str_at(e, "context", "ip"), "192.0.2.7");
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "integrations"), "All")));
+        cJSON_Delete(e);
+        e = entry_json(&r, 1);
+        cJSON *in = cJSON_GetObjectItem(e, "integrations");
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItem(in, "X")));
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItem(in, "All")));
+        CHECK_STR(str_at(e, "context", "locale"), "en");
+        cJSON_Delete(e);
+        CHECK(r.entries[2].invalid); /* {} has no type: an envelope violation */
+    }
+
+    /* Errors: syntax with position, shapes, limits. */
+    CHECK_INT(run(ig, p, INGEST_TRACK, "{\"a\":1,\n \"b\": [1, 2,]}", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK(strstr(r.error, "line 2") && strstr(r.error, "column"));
+    CHECK_INT(r.nentries, 0);
+    CHECK_INT(run(ig, p, INGEST_TRACK, "{\"a\":\"\x01\"}", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK_INT(run(ig, p, INGEST_TRACK, "{\"a\":01}", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK_INT(run(ig, p, INGEST_TRACK, "{\"a\":\"\\x\"}", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK_INT(run(ig, p, INGEST_TRACK, "{} {}", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK_INT(run(ig, p, INGEST_TRACK, "", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK_INT(run(ig, p, INGEST_TRACK, "[]", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK_INT(run(ig, p, INGEST_BATCH, "{\"batch\":{}}", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK_INT(run(ig, p, INGEST_BATCH, "{\"batch\":[1]}", false, &r), 0);
+    CHECK_INT(r.status, 400);
+    CHECK(strstr(r.error, "batch[0]") != NULL);
+    CHECK_INT(run(ig, p, INGEST_TRACK, "{\"a\":[[[[[[[1]]]]]]]}", false, &r), 0);
+    CHECK_INT(r.status, 413);
+    CHECK_STR(r.limit, "max_depth");
+    CHECK_INT(run(ig, p, INGEST_BATCH, "{\"batch\":[{},{},{},{},{},{}]}", false, &r), 0);
+    CHECK_INT(r.status, 413);
+    CHECK_STR(r.limit, "max_batch_events");
+    char big[800];
+    memset(big, 'x', sizeof big);
+    memcpy(big, "{\"a\":\"", 6);
+    memcpy(big + sizeof big - 3, "\"}", 3);
+    CHECK_INT(run(ig, p, INGEST_TRACK, big, false, &r), 0);
+    CHECK_INT(r.status, 413);
+    CHECK_STR(r.limit, "max_event_bytes");
+    char huge[5000];
+    memset(huge, ' ', sizeof huge);
+    memcpy(huge, "{}", 2);
+    huge[sizeof huge - 1] = 0;
+    CHECK_INT(run(ig, p, INGEST_BATCH, huge, false, &r), 0);
+    CHECK_INT(r.status, 413);
+    CHECK_STR(r.limit, "max_batch_bytes");
+
+    /* Dry run: a report with per-event violations. */
+    CHECK_INT(run(ig, p, INGEST_ANY,
+                  "{\"batch\":[{\"type\":\"track\",\"event\":\"Order Completed\","
+                  "\"properties\":{\"revenue\":\"x\"}},{\"type\":\"track\",\"event\":\"Nope\"}]}",
+                  true, &r),
+              0);
+    CHECK(r.report != NULL);
+    cJSON *rep = r.report ? cJSON_ParseWithLength(r.report, r.report_len) : NULL;
+    CHECK(rep != NULL);
+    CHECK_INT(cJSON_GetObjectItem(rep, "invalid") ? cJSON_GetObjectItem(rep, "invalid")->valueint
+                                                  : -1,
+              2);
+    cJSON *res = cJSON_GetObjectItem(rep, "results");
+    CHECK_INT(cJSON_GetArraySize(res), 2);
+    CHECK(r.report && strstr(r.report, "Datatype-Mismatch") && strstr(r.report, "Unplanned-Event"));
+    cJSON_Delete(rep);
+    /* validate with a single event carrying its own type */
+    CHECK_INT(run(ig, p, INGEST_ANY,
+                  "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"Order "
+                  "Completed\",\"properties\":{\"revenue\":2}}",
+                  true, &r),
+              0);
+    CHECK(r.report && strstr(r.report, "\"valid\":1"));
+
+    /* gzip / zlib inflate with a cap */
+    const char *plain = "{\"event\":\"Order Completed\",\"properties\":{\"revenue\":5}}";
+    unsigned char gz[256];
+    z_stream zs = {0};
+    deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    zs.next_in = (unsigned char *)plain;
+    zs.avail_in = (uInt)strlen(plain);
+    zs.next_out = gz;
+    zs.avail_out = sizeof gz;
+    deflate(&zs, Z_FINISH);
+    size_t gzlen = sizeof gz - zs.avail_out;
+    deflateEnd(&zs);
+    const char *out = NULL;
+    size_t outlen = 0;
+    CHECK_INT(ingest_inflate(ig, (const char *)gz, gzlen, 1000, &out, &outlen), 0);
+    CHECK(outlen == strlen(plain) && !memcmp(out, plain, outlen));
+    CHECK_INT(ingest_inflate(ig, (const char *)gz, gzlen, 10, &out, &outlen), SL_ELIMIT);
+    CHECK_INT(ingest_inflate(ig, (const char *)gz, gzlen - 4, 1000, &out, &outlen), SL_ESYNTAX);
+    CHECK_INT(ingest_inflate(ig, "garbage!", 8, 1000, &out, &outlen), SL_ESYNTAX);
+    unsigned char zl[256];
+    uLongf zlen = sizeof zl;
+    compress2(zl, &zlen, (const unsigned char *)plain, strlen(plain), 6);
+    CHECK_INT(ingest_inflate(ig, (const char *)zl, zlen, 1000, &out, &outlen), 0);
+    CHECK_INT(outlen, strlen(plain));
+
+    char u1[37], u2[37];
+    ingest_uuid(ig, u1);
+    ingest_uuid(ig, u2);
+    CHECK_INT(strlen(u1), 36);
+    CHECK(strcmp(u1, u2) != 0);
+    CHECK(u1[8] == '-' && u1[13] == '-' && u1[14] == '4' && u1[18] == '-' && u1[23] == '-');
+
+    plan_release(p);
+    plan_release(pf);
+    ingest_free(ig);
+    return check_done();
+}
