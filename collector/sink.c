@@ -1,38 +1,58 @@
 /* sink.c - Redis Streams writer on a libuv loop (see sink.h for the promises).
  *
- * Shape: one hiredis async context per sink, attached with hiredis' libuv adapter. A write group
- * is a set of XADDs queued back to back (pipelined); each reply decrements the group's `pending`
- * count. The group's callback fires once: on the last reply (0, or the first error), or earlier
- * when its deadline passes. hiredis 0.14 has no command timeouts, so a uv timer checks deadlines;
- * on expiry the context is freed with redisAsyncFree, which runs every outstanding reply callback
- * with a NULL reply *before* returning - so no late reply can ever reach a group that was already
- * answered and freed. Groups stay allocated until their last reply (or NULL reply) arrives.
- * Reconnects use exponential backoff (50 ms doubling to 2 s); AUTH and SELECT are queued first
- * on every new connection, so commands behind them fail cleanly if they fail. */
+ * Shape: one hiredis async context per sink, watched by a uv_poll handle (our own adapter: the one
+ * in Debian's hiredis 0.14 ignores poll errors, so a reset connection would go unnoticed - libuv
+ * reports POLLERR as status < 0 and stops the handle; we hand it to hiredis). States:
+ *   down       (ac == NULL)            waiting for the reconnect time (exponential backoff);
+ *   handshake  (ac != NULL, !ready)    TCP connect, then AUTH / SELECT / PING replies awaited;
+ *   ready      (ac != NULL, ready)     sink_write accepted.
+ * The handshake commands are queued before anything else on every new connection, and the sink
+ * only turns ready when all of them succeeded, so /readyz never says yes to a wrong password.
+ *
+ * A write group is a set of XADDs queued back to back (pipelined). Each reply decrements the
+ * group's `pending` count; the callback fires once (`answered`): on the first error, or after the
+ * last reply. The group struct lives on until every one of its replies came back (possibly as a
+ * NULL reply), so hiredis never calls back into freed memory; freed groups go to a small free list.
+ *
+ * Deadlines: hiredis 0.14 has no command timeouts, so one uv timer is armed for the earliest of:
+ * the oldest group's deadline (groups are FIFO, deadlines grow), the handshake deadline, the
+ * reconnect time. When a group's deadline passes, the expired groups fail with SL_ELIMIT and the
+ * context is freed with redisAsyncFree, which runs every outstanding reply callback with a NULL
+ * reply before returning: the other groups fail with SL_EIO and no late reply can ever arrive.
+ * An idle ready sink sends a PING every SINK_HEARTBEAT_MS (a group of its own, under the same
+ * deadline), so a hung Redis or a dead peer turns sink_ready() false without waiting for traffic;
+ * TCP keepalive is on as well.
+ *
+ * Re-entrancy: user callbacks may call sink_write (fails fast unless ready) or sink_close. Inside a
+ * hiredis reply callback redisAsyncFree is deferred by hiredis until the callback returns; the sink
+ * itself is freed only from the timer's close callback, after all hiredis callbacks are done.
+ * The password is never copied into an error message. */
 #include "sink.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include "sl_err.h"
 
-#define SINK_TICK_MS 20
 #define SINK_BACKOFF_MIN_MS 50
 #define SINK_BACKOFF_MAX_MS 2000
+#define SINK_FREE_GROUPS_MAX 256
+#define SINK_HEARTBEAT_MS 1000 /* an idle ready sink PINGs this often, so readiness stays true */
 
 typedef struct group {
     struct group *prev, *next; /* the sink's list of unanswered groups, oldest first */
     sink *s;
     sink_done_cb cb;
     void *ud;
-    size_t pending; /* replies still to come */
+    size_t pending; /* replies still to come from hiredis */
     int status;     /* first error seen */
-    bool answered;  /* cb has fired */
+    bool answered;  /* cb has fired (it is then off the list) */
+    bool heartbeat; /* our own PING: no cb, not in stats or inflight */
     uint64_t deadline_ms;
     uint64_t start_ns;
 } group;
@@ -42,60 +62,137 @@ struct sink {
     sink_config cfg;
     char *strings; /* owned copies of cfg strings */
     redisAsyncContext *ac;
-    bool connected;
-    uint64_t connect_started_ms;
+    bool ready;
+    bool ever_ready;
+    bool closing;
+    unsigned handshake_pending;
+    uint64_t handshake_deadline_ms;
     uint64_t next_connect_ms;
     uint64_t backoff_ms;
-    bool closing;
+    uint64_t last_reply_ms; /* for the idle heartbeat */
+    uv_timer_t timer;
+    bool timer_armed;
+    uint64_t timer_due_ms;
     void (*close_done)(void *);
     void *close_ud;
-    uv_timer_t timer;
     group *head, *tail; /* unanswered groups */
-    size_t inflight;    /* XADDs sent and not yet replied to */
+    group *free_groups; /* recycled structs, singly linked through next */
+    size_t nfree;
+    size_t inflight; /* XADDs sent and not yet replied to */
     sink_stats st;
+    char last_error[200];
 };
 
-/* ---- URL ---------------------------------------------------------------------------------- */
+static void set_error(sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(sink *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- URL ------------------------------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX in place; false on a bad escape or an encoded NUL. */
+static bool pct_decode(char *p)
+{
+    char *w = p;
+    for (; *p; p++) {
+        if (*p != '%') {
+            *w++ = *p;
+            continue;
+        }
+        int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return false;
+        *w++ = (char)(hi * 16 + lo);
+        p += 2;
+    }
+    *w = '\0';
+    return true;
+}
+
+/* Parses a decimal in [lo, hi] spanning all of p. */
+static bool parse_num(const char *p, long lo, long hi, long *out)
+{
+    if (!*p) return false;
+    long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        v = v * 10 + (*p - '0');
+        if (v > hi) return false;
+    }
+    if (v < lo) return false;
+    *out = v;
+    return true;
+}
 
 int sink_parse_url(const char *url, sink_config *cfg, char **store)
 {
+    static const char pfx[] = "redis://";
     *store = NULL;
-    const char *pfx = "redis://";
-    if (!url || strncmp(url, pfx, strlen(pfx)) != 0) return SL_EUSAGE;
-    char *buf = strdup(url + strlen(pfx));
+    if (!url || strncmp(url, pfx, sizeof pfx - 1) != 0) return SL_EUSAGE;
+    char *buf = strdup(url + sizeof pfx - 1);
     if (!buf) return SL_ENOMEM;
-    char *hostpart = buf;
+    const char *user = NULL, *pass = NULL;
+    long port = -1, db = -1;
+    char *host = buf;
+    if (strpbrk(buf, "?#")) goto bad; /* no options supported: say so rather than ignore them */
     char *at = strrchr(buf, '@');
     if (at) {
         *at = '\0';
-        hostpart = at + 1;
+        host = at + 1;
         char *colon = strchr(buf, ':');
         if (colon) {
             *colon = '\0';
-            cfg->username = buf[0] ? buf : NULL;
-            cfg->password = colon + 1;
+            user = buf[0] ? buf : NULL;
+            pass = colon + 1;
         } else {
-            cfg->password = buf; /* redis://secret@host */
+            pass = buf; /* redis://secret@host, as redis-cli reads it */
         }
+        if ((user && !pct_decode(buf)) || !pct_decode((char *)pass) || !pass[0]) goto bad;
     }
-    char *slash = strchr(hostpart, '/');
+    char *slash = strchr(host, '/');
     if (slash) {
         *slash = '\0';
-        char *end;
-        long db = strtol(slash + 1, &end, 10);
-        if (slash[1] == '\0' || *end || db < 0 || db > 1000) goto bad;
-        cfg->db = (int)db;
+        if (slash[1] && !parse_num(slash + 1, 0, 100000, &db)) goto bad; /* "/" alone = keep db */
     }
-    char *colon = strrchr(hostpart, ':');
-    if (colon && !strchr(hostpart, ']')) {
-        *colon = '\0';
-        char *end;
-        long port = strtol(colon + 1, &end, 10);
-        if (colon[1] == '\0' || *end || port <= 0 || port > 65535) goto bad;
-        cfg->port = (int)port;
+    char *portp = NULL;
+    bool bracketed = host[0] == '[';
+    if (bracketed) { /* [v6addr][:port] */
+        char *close = strchr(host, ']');
+        if (!close || close == host + 1) goto bad;
+        *close = '\0';
+        host++;
+        if (close[1] == ':')
+            portp = close + 2;
+        else if (close[1])
+            goto bad;
+    } else {
+        char *colon = strchr(host, ':');
+        if (colon) {
+            *colon = '\0';
+            portp = colon + 1;
+        }
     }
-    if (hostpart[0] == '\0') goto bad;
-    cfg->host = hostpart;
+    if (portp && !parse_num(portp, 1, 65535, &port)) goto bad;
+    if (!host[0] || strpbrk(host, "@/[]")) goto bad;
+    if (bracketed && strspn(host, "0123456789abcdefABCDEF:.") != strlen(host)) goto bad;
+    cfg->host = host;
+    if (port > 0) cfg->port = (int)port;
+    if (db >= 0) cfg->db = (int)db;
+    if (pass) {
+        cfg->username = user;
+        cfg->password = pass;
+    }
     *store = buf;
     return 0;
 bad:
@@ -103,31 +200,83 @@ bad:
     return SL_EUSAGE;
 }
 
-/* ---- groups ------------------------------------------------------------------------------- */
+/* ---- timer ----------------------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+/* Arms the timer for the earliest thing the sink waits for (or stops it when nothing). */
+static void rearm(sink *s)
+{
+    if (s->closing) return;
+    uint64_t due = UINT64_MAX;
+    if (s->head) due = s->head->deadline_ms;
+    if (s->ac && !s->ready && s->handshake_deadline_ms < due) due = s->handshake_deadline_ms;
+    if (!s->ac && s->next_connect_ms < due) due = s->next_connect_ms;
+    if (s->ready && !s->head && s->last_reply_ms + SINK_HEARTBEAT_MS < due)
+        due = s->last_reply_ms + SINK_HEARTBEAT_MS;
+    if (due == UINT64_MAX) {
+        if (s->timer_armed) uv_timer_stop(&s->timer);
+        s->timer_armed = false;
+        return;
+    }
+    if (s->timer_armed && s->timer_due_ms <= due) return; /* fires early enough; re-checks then */
+    uint64_t now = uv_now(s->loop);
+    uv_timer_start(&s->timer, on_timer, due > now ? due - now : 0, 0);
+    s->timer_armed = true;
+    s->timer_due_ms = due;
+}
+
+/* ---- groups ---------------------------------------------------------------------------------- */
+
+static group *group_alloc(sink *s)
+{
+    group *g = s->free_groups;
+    if (g) {
+        s->free_groups = g->next;
+        s->nfree--;
+        memset(g, 0, sizeof *g);
+        return g;
+    }
+    return calloc(1, sizeof *g);
+}
+
+static void group_release(sink *s, group *g)
+{
+    if (s->nfree < SINK_FREE_GROUPS_MAX && !s->closing) {
+        g->next = s->free_groups;
+        s->free_groups = g;
+        s->nfree++;
+    } else {
+        free(g);
+    }
+}
 
 static void group_unlink(sink *s, group *g)
 {
     if (g->prev)
         g->prev->next = g->next;
-    else if (s->head == g)
+    else
         s->head = g->next;
     if (g->next)
         g->next->prev = g->prev;
-    else if (s->tail == g)
+    else
         s->tail = g->prev;
     g->prev = g->next = NULL;
 }
 
 /* Fires the callback once and takes the group off the unanswered list. */
-static void group_answer(group *g, int status)
+static void group_answer(sink *s, group *g, int status)
 {
     if (g->answered) return;
     g->answered = true;
-    sink *s = g->s;
     group_unlink(s, g);
+    if (g->heartbeat) return;
     if (status == 0) {
         s->st.latency_us_sum += (uv_hrtime() - g->start_ns) / 1000;
         s->st.latency_count++;
+        s->st.groups_ok++;
+    } else {
+        s->st.groups_failed++;
     }
     g->cb(g->ud, status);
 }
@@ -137,121 +286,315 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     group *g = privdata;
     sink *s = g->s;
     redisReply *reply = r;
-    s->inflight--;
-    s->st.inflight = s->inflight;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        s->st.commands_failed++;
+    if (!g->heartbeat) s->inflight--;
+    if (!reply) { /* the context is going away: nothing more can be written on it */
+        s->ready = false;
+        if (!g->heartbeat) s->st.commands_failed++;
         if (!g->status) g->status = SL_EIO;
     } else {
-        s->st.commands_ok++;
+        s->last_reply_ms = uv_now(s->loop);
+        if (reply->type == REDIS_REPLY_ERROR) {
+            if (!g->heartbeat) s->st.commands_failed++;
+            set_error(s, "%s: %.150s", g->heartbeat ? "PING" : "XADD", reply->str);
+            if (!g->status) g->status = SL_EIO;
+        } else if (!g->heartbeat) {
+            s->st.commands_ok++;
+        }
     }
-    if (--g->pending == 0) {
-        group_answer(g, g->status);
-        free(g);
-    }
+    g->pending--;
+    if (g->status || g->pending == 0) group_answer(s, g, g->status);
+    if (g->pending == 0) group_release(s, g);
 }
 
-/* ---- connection --------------------------------------------------------------------------- */
+/* Appends a queued group to the unanswered list (its deadline is the latest). */
+static void group_link(sink *s, group *g)
+{
+    g->prev = s->tail;
+    if (s->tail)
+        s->tail->next = g;
+    else
+        s->head = g;
+    s->tail = g;
+}
+
+static void send_heartbeat(sink *s)
+{
+    group *g = group_alloc(s);
+    if (!g) return; /* retried on the next tick */
+    g->s = s;
+    g->heartbeat = true;
+    g->deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
+    if (redisAsyncCommand(s->ac, on_reply, g, "PING") != REDIS_OK) {
+        group_release(s, g);
+        return;
+    }
+    g->pending = 1;
+    group_link(s, g);
+}
+
+/* ---- socket watcher: hiredis event hooks on a uv_poll_t ------------------------------------- */
+
+typedef struct {
+    redisAsyncContext *ac; /* NULL once hiredis cleaned up; the struct is freed on close */
+    uv_poll_t poll;
+    int events;
+} sink_watch;
+
+static void drop_connection(sink *s);
+
+static void watch_update(sink_watch *w);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sink_watch *w = h->data;
+    if (status < 0) {
+        /* POLLERR (reset, refused): libuv stopped the handle. A read makes hiredis find the socket
+         * error itself (connect failure or ECONNRESET) and tear the context down. */
+        if (w->ac) redisAsyncHandleRead(w->ac);
+        if (w->ac) { /* it did not: drop it ourselves rather than wait for the deadline */
+            sink *s = w->ac->data;
+            if (s) {
+                set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port,
+                          uv_strerror(status));
+                drop_connection(s);
+            }
+        }
+        return;
+    }
+    if (w->ac && (events & UV_READABLE)) redisAsyncHandleRead(w->ac);
+    if (w->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(w->ac);
+}
+
+static void watch_update(sink_watch *w)
+{
+    if (w->events)
+        uv_poll_start(&w->poll, w->events, on_poll);
+    else
+        uv_poll_stop(&w->poll);
+}
+
+static void watch_add_read(void *pd)
+{
+    sink_watch *w = pd;
+    w->events |= UV_READABLE;
+    watch_update(w);
+}
+
+static void watch_del_read(void *pd)
+{
+    sink_watch *w = pd;
+    w->events &= ~UV_READABLE;
+    watch_update(w);
+}
+
+static void watch_add_write(void *pd)
+{
+    sink_watch *w = pd;
+    w->events |= UV_WRITABLE;
+    watch_update(w);
+}
+
+static void watch_del_write(void *pd)
+{
+    sink_watch *w = pd;
+    w->events &= ~UV_WRITABLE;
+    watch_update(w);
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* hiredis is about to close the fd and free the context. */
+static void watch_cleanup(void *pd)
+{
+    sink_watch *w = pd;
+    w->ac = NULL;
+    uv_close((uv_handle_t *)&w->poll, on_watch_closed);
+}
+
+static int watch_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    sink_watch *w = calloc(1, sizeof *w);
+    if (!w) return SL_ENOMEM;
+    if (uv_poll_init(loop, &w->poll, ac->c.fd) != 0) {
+        free(w);
+        return SL_EIO;
+    }
+    w->poll.data = w;
+    w->ac = ac;
+    ac->ev.data = w;
+    ac->ev.addRead = watch_add_read;
+    ac->ev.delRead = watch_del_read;
+    ac->ev.addWrite = watch_add_write;
+    ac->ev.delWrite = watch_del_write;
+    ac->ev.cleanup = watch_cleanup;
+    return 0;
+}
+
+/* ---- connection ------------------------------------------------------------------------------ */
 
 static void schedule_reconnect(sink *s)
 {
-    uint64_t now = uv_now(s->loop);
-    s->next_connect_ms = now + s->backoff_ms;
+    s->ready = false;
+    if (s->closing) return;
+    s->next_connect_ms = uv_now(s->loop) + s->backoff_ms;
     s->backoff_ms =
         s->backoff_ms * 2 > SINK_BACKOFF_MAX_MS ? SINK_BACKOFF_MAX_MS : s->backoff_ms * 2;
+    rearm(s);
 }
 
-/* Drops the connection now: every outstanding reply callback runs (with NULL) before return. */
+/* Drops the connection. Outside hiredis callbacks, every outstanding reply callback runs (with a
+ * NULL reply) before this returns; inside one, hiredis does it right after that callback. */
 static void drop_connection(sink *s)
 {
     redisAsyncContext *ac = s->ac;
     if (!ac) return;
     s->ac = NULL;
-    s->connected = false;
-    ac->data = NULL;
+    s->ready = false;
+    ac->data = NULL; /* handshake and disconnect callbacks ignore it from now on */
     redisAsyncFree(ac);
-    if (!s->closing) schedule_reconnect(s);
+    schedule_reconnect(s);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac; /* ours; hiredis hands it out as const */
+    sink *s = ac->data;
+    if (!s || status == REDIS_OK) return; /* ready comes with the handshake replies */
+    set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port, ac->errstr);
+    /* hiredis frees the context after this callback (queued handshake replies get NULL). */
+    ac->data = NULL;
+    s->ac = NULL;
+    schedule_reconnect(s);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    sink *s = ac->data;
+    if (!s) return; /* we dropped it ourselves */
+    /* hiredis frees the context after this; pending replies already got NULL. */
+    set_error(s, "connection to %s:%d lost: %s", s->cfg.host, s->cfg.port,
+              ac->errstr ? ac->errstr : "closed");
+    ac->data = NULL;
+    s->ac = NULL;
+    schedule_reconnect(s);
+}
+
+static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     sink *s = ac->data;
-    if (!s) return;
-    if (status != REDIS_OK) {
-        /* hiredis frees the context after this callback. */
-        s->ac = NULL;
-        s->connected = false;
-        if (!s->closing) schedule_reconnect(s);
+    if (!s) return; /* a dropped context */
+    redisReply *reply = r;
+    const char *what = privdata;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        set_error(s, "%s: %.150s", what, reply ? reply->str : "no reply");
+        drop_connection(s); /* deferred by hiredis until this callback returns */
         return;
     }
-    s->connected = true;
+    if (--s->handshake_pending) return;
+    s->ready = true;
+    s->last_reply_ms = uv_now(s->loop);
     s->backoff_ms = SINK_BACKOFF_MIN_MS;
-    if (s->st.commands_ok || s->st.commands_failed) s->st.reconnects++;
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    sink *s = ac->data;
-    if (!s) return; /* we freed it ourselves */
-    /* hiredis frees the context after this callback; pending replies already got NULL. */
-    s->ac = NULL;
-    s->connected = false;
-    if (!s->closing) schedule_reconnect(s);
-}
-
-static void on_auth_reply(redisAsyncContext *ac, void *r, void *privdata)
-{
-    redisReply *reply = r;
-    sink *s = ac->data;
-    if (s && reply && reply->type == REDIS_REPLY_ERROR) {
-        /* Wrong password or db: the commands queued behind fail on their own; count it. */
-        s->st.commands_failed++;
-    }
+    if (s->ever_ready) s->st.reconnects++;
+    s->ever_ready = true;
+    rearm(s);
 }
 
 static void start_connect(sink *s)
 {
     redisAsyncContext *ac = redisAsyncConnect(s->cfg.host, s->cfg.port);
     if (!ac) {
+        set_error(s, "connect to %s:%d: out of memory", s->cfg.host, s->cfg.port);
         schedule_reconnect(s);
         return;
     }
-    if (ac->err || redisLibuvAttach(ac, s->loop) != REDIS_OK) {
+    if (ac->err) {
+        set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port, ac->errstr);
         redisAsyncFree(ac);
         schedule_reconnect(s);
         return;
     }
+    if (watch_attach(ac, s->loop) != 0) {
+        set_error(s, "connect to %s:%d: cannot watch the socket", s->cfg.host, s->cfg.port);
+        redisAsyncFree(ac);
+        schedule_reconnect(s);
+        return;
+    }
+    redisEnableKeepAlive(&ac->c); /* best effort: a dead peer is found even when idle */
     ac->data = s;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->ac = ac;
-    s->connect_started_ms = uv_now(s->loop);
-    /* Queued now, sent first once connected. */
+    s->ready = false;
+    s->handshake_deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
+    s->handshake_pending = 0;
+    /* Queued now, sent first once connected. Argv keeps odd passwords intact. */
     if (s->cfg.password) {
-        if (s->cfg.username)
-            redisAsyncCommand(ac, on_auth_reply, NULL, "AUTH %s %s", s->cfg.username,
-                              s->cfg.password);
-        else
-            redisAsyncCommand(ac, on_auth_reply, NULL, "AUTH %s", s->cfg.password);
+        const char *argv[3] = {"AUTH"};
+        size_t argl[3] = {4};
+        int argc = 1;
+        if (s->cfg.username) {
+            argv[argc] = s->cfg.username;
+            argl[argc++] = strlen(s->cfg.username);
+        }
+        argv[argc] = s->cfg.password;
+        argl[argc++] = strlen(s->cfg.password);
+        if (redisAsyncCommandArgv(ac, on_handshake_reply, "AUTH", argc, argv, argl) == REDIS_OK)
+            s->handshake_pending++;
     }
-    if (s->cfg.db) redisAsyncCommand(ac, on_auth_reply, NULL, "SELECT %d", s->cfg.db);
+    if (s->cfg.db) {
+        char db[16];
+        int n = snprintf(db, sizeof db, "%d", s->cfg.db);
+        const char *argv[2] = {"SELECT", db};
+        size_t argl[2] = {6, (size_t)n};
+        if (redisAsyncCommandArgv(ac, on_handshake_reply, "SELECT", 2, argv, argl) == REDIS_OK)
+            s->handshake_pending++;
+    }
+    if (!s->cfg.password && !s->cfg.db) {
+        if (redisAsyncCommand(ac, on_handshake_reply, "PING", "PING") == REDIS_OK)
+            s->handshake_pending++;
+    }
+    if (!s->handshake_pending) { /* only out of memory gets here */
+        set_error(s, "connect to %s:%d: cannot queue the handshake", s->cfg.host, s->cfg.port);
+        drop_connection(s);
+        return;
+    }
+    rearm(s);
 }
 
-static void on_tick(uv_timer_t *t)
+static void on_timer(uv_timer_t *t)
 {
     sink *s = t->data;
+    s->timer_armed = false;
     uint64_t now = uv_now(s->loop);
-    /* Deadlines: the oldest unanswered group expires first. A stuck Redis makes every later
-     * reply suspect too, so the connection is dropped (failing the rest) and re-made. */
+    /* The oldest group expired: a stuck Redis makes every later reply suspect too, so the
+     * connection is dropped (failing the rest with SL_EIO) and re-made. */
     if (s->head && now >= s->head->deadline_ms) {
-        while (s->head && now >= s->head->deadline_ms)
-            group_answer(s->head, SL_ELIMIT);
+        s->st.timeouts++;
+        s->ready = false; /* callbacks below cannot queue onto the doomed context */
+        set_error(s, "no reply from %s:%d within %u ms", s->cfg.host, s->cfg.port,
+                  s->cfg.timeout_ms);
+        while (s->head && now >= s->head->deadline_ms && !s->closing)
+            group_answer(s, s->head, SL_ELIMIT);
         drop_connection(s);
     }
-    if (s->ac && !s->connected && now - s->connect_started_ms > s->cfg.timeout_ms)
-        drop_connection(s); /* connect timeout */
+    if (s->ac && !s->ready && now >= s->handshake_deadline_ms) {
+        set_error(s, "connect to %s:%d: no answer within %u ms", s->cfg.host, s->cfg.port,
+                  s->cfg.timeout_ms);
+        drop_connection(s);
+    }
     if (!s->ac && !s->closing && now >= s->next_connect_ms) start_connect(s);
+    if (s->ready && !s->head && now >= s->last_reply_ms + SINK_HEARTBEAT_MS) {
+        send_heartbeat(s);
+        s->last_reply_ms = now; /* one PING per period, even if it cannot be queued */
+    }
+    rearm(s);
 }
+
+/* ---- public API ------------------------------------------------------------------------------ */
 
 sink *sink_new(uv_loop_t *loop, const sink_config *cfg)
 {
@@ -262,41 +605,45 @@ sink *sink_new(uv_loop_t *loop, const sink_config *cfg)
     const char *strs[] = {cfg->host ? cfg->host : "127.0.0.1", cfg->username, cfg->password,
                           cfg->events_key ? cfg->events_key : "sluice:events",
                           cfg->invalid_key ? cfg->invalid_key : "sluice:invalid"};
-    size_t total = 0;
-    for (int i = 0; i < 5; i++)
+    const char **dst[] = {&s->cfg.host, &s->cfg.username, &s->cfg.password, &s->cfg.events_key,
+                          &s->cfg.invalid_key};
+    enum { NSTR = sizeof strs / sizeof strs[0] };
+    size_t total = 1;
+    for (int i = 0; i < NSTR; i++)
         total += strs[i] ? strlen(strs[i]) + 1 : 0;
-    s->strings = malloc(total ? total : 1);
+    s->strings = malloc(total);
     if (!s->strings) {
         free(s);
         return NULL;
     }
     char *p = s->strings;
-    const char **dst[] = {&s->cfg.host, &s->cfg.username, &s->cfg.password, &s->cfg.events_key,
-                          &s->cfg.invalid_key};
-    for (int i = 0; i < 5; i++) {
-        if (!strs[i]) {
-            *dst[i] = NULL;
-            continue;
-        }
+    for (int i = 0; i < NSTR; i++) {
+        *dst[i] = NULL;
+        if (!strs[i]) continue;
         size_t n = strlen(strs[i]) + 1;
         memcpy(p, strs[i], n);
         *dst[i] = p;
         p += n;
     }
+    if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
     if (!s->cfg.port) s->cfg.port = 6379;
     if (!s->cfg.timeout_ms) s->cfg.timeout_ms = 2000;
     if (!s->cfg.max_inflight) s->cfg.max_inflight = 100000;
     s->backoff_ms = SINK_BACKOFF_MIN_MS;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
-    uv_timer_start(&s->timer, on_tick, SINK_TICK_MS, SINK_TICK_MS);
     start_connect(s);
     return s;
 }
 
 bool sink_ready(const sink *s)
 {
-    return s->connected && !s->closing;
+    return s->ready && !s->closing;
+}
+
+const char *sink_last_error(const sink *s)
+{
+    return s->last_error;
 }
 
 void sink_get_stats(const sink *s, sink_stats *out)
@@ -307,27 +654,30 @@ void sink_get_stats(const sink *s, sink_stats *out)
 
 int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, void *ud)
 {
-    if (s->closing || !s->connected || !s->ac) return SL_EIO;
-    if (n == 0) return SL_EUSAGE;
-    if (s->inflight + n > s->cfg.max_inflight) return SL_ELIMIT;
-    group *g = calloc(1, sizeof *g);
+    if (n == 0 || !cb) return SL_EUSAGE;
+    for (size_t i = 0; i < n; i++)
+        if (!entries[i].event_json) return SL_EUSAGE;
+    if (!sink_ready(s) || !s->ac) return SL_EIO;
+    if (n > s->cfg.max_inflight || s->inflight > s->cfg.max_inflight - n) return SL_ELIMIT;
+    group *g = group_alloc(s);
     if (!g) return SL_ENOMEM;
     g->s = s;
     g->cb = cb;
     g->ud = ud;
     g->start_ns = uv_hrtime();
     g->deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
-    /* Counted up front so a synchronous failure cannot complete the group early. */
-    g->pending = 1;
+    size_t evlen = strlen(s->cfg.events_key), invlen = strlen(s->cfg.invalid_key);
     for (size_t i = 0; i < n; i++) {
         const sink_entry *e = &entries[i];
         const char *argv[9];
         size_t argl[9];
         int argc = 0;
-        const char *key = e->invalid ? s->cfg.invalid_key : s->cfg.events_key;
 #define ARG(p, l) (argv[argc] = (p), argl[argc] = (l), argc++)
         ARG("XADD", 4);
-        ARG(key, strlen(key));
+        if (e->invalid)
+            ARG(s->cfg.invalid_key, invlen);
+        else
+            ARG(s->cfg.events_key, evlen);
         ARG("*", 1);
         ARG("event", 5);
         ARG(e->event_json, e->event_len);
@@ -340,27 +690,21 @@ int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, vo
             ARG(e->message_id, e->message_id_len);
         }
 #undef ARG
-        g->pending++;
+        /* hiredis copies the arguments into its output buffer before returning. */
         if (redisAsyncCommandArgv(s->ac, on_reply, g, argc, argv, argl) != REDIS_OK) {
-            g->pending--;
-            g->status = SL_EIO;
+            g->status = SL_ENOMEM; /* the context is healthy (ready), so only memory is left */
             break;
         }
+        g->pending++;
         s->inflight++;
     }
-    if (g->pending == 1 && g->status) { /* nothing was queued */
-        free(g);
-        return SL_EIO;
+    if (g->pending == 0) {
+        group_release(s, g);
+        return SL_ENOMEM;
     }
-    /* Link, then drop the guard count; replies only arrive on later loop turns. */
-    g->prev = s->tail;
-    if (s->tail)
-        s->tail->next = g;
-    else
-        s->head = g;
-    s->tail = g;
-    g->pending--;
-    s->st.inflight = s->inflight;
+    /* Partly queued: fails with the first reply (replies arrive on later loop turns only). */
+    group_link(s, g);
+    rearm(s);
     return 0;
 }
 
@@ -369,6 +713,11 @@ static void on_timer_closed(uv_handle_t *h)
     sink *s = h->data;
     void (*done)(void *) = s->close_done;
     void *ud = s->close_ud;
+    while (s->free_groups) {
+        group *g = s->free_groups;
+        s->free_groups = g->next;
+        free(g);
+    }
     free(s->strings);
     free(s);
     if (done) done(ud);
@@ -376,12 +725,14 @@ static void on_timer_closed(uv_handle_t *h)
 
 void sink_close(sink *s, void (*done)(void *ud), void *ud)
 {
+    if (s->closing) return; /* a second call is a caller bug; do not free twice */
     s->closing = true;
+    s->ready = false;
     s->close_done = done;
     s->close_ud = ud;
     while (s->head)
-        group_answer(s->head, SL_EIO);
-    drop_connection(s); /* outstanding replies run now (NULL) and free their groups */
+        group_answer(s, s->head, SL_EIO);
+    drop_connection(s); /* outstanding replies come back NULL and release their groups */
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }
