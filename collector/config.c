@@ -12,7 +12,7 @@
 
 extern char **environ;
 
-typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG } opt_type;
+typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG, OPT_RATE } opt_type;
 
 /* X(name, type, field, default, help): name is the flag without "--"; the file key is the name
  * with '-' -> '_', the environment variable is SLUICE_ + the upper-cased file key. */
@@ -38,12 +38,23 @@ typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG } opt_type;
     X("max-body-bytes", OPT_SIZE, max_body_bytes, "500k", "max raw (possibly gzip) body bytes")    \
     X("max-header-bytes", OPT_SIZE, max_header_bytes, "16k", "max bytes of request line+headers")  \
     X("max-depth", OPT_SIZE, max_depth, "64", "max JSON nesting depth")                            \
-    X("max-connections", OPT_SIZE, max_connections, "10000", "max open connections per worker")    \
+    X("max-connections", OPT_SIZE, max_connections, "10000",                                       \
+      "open connections per worker; beyond: closed at once")                                       \
     X("redis-max-inflight", OPT_SIZE, redis_max_inflight, "100000",                                \
       "max XADDs in flight per worker before 503")                                                 \
     X("idle-timeout-ms", OPT_LONG, idle_timeout_ms, "60000", "close idle keep-alive connections")  \
+    X("header-timeout-ms", OPT_LONG, header_timeout_ms, "10000",                                   \
+      "max time to receive a request line + headers (408; 0 = off)")                               \
+    X("body-timeout-ms", OPT_LONG, body_timeout_ms, "10000",                                       \
+      "body grace after headers, +1 s per min-body-rate bytes received (408)")                     \
+    X("min-body-rate", OPT_SIZE, min_body_rate, "1k", "slowest accepted body transfer, bytes/s")   \
     X("request-timeout-ms", OPT_LONG, request_timeout_ms, "30000",                                 \
       "max time to receive one request (408)")                                                     \
+    X("rate-limit", OPT_RATE, rate_limit, "0",                                                     \
+      "events/s per write key (N, N/s or N/m; 0 = off); over it: 429")                             \
+    X("rate-burst", OPT_SIZE, rate_burst, "0", "token bucket size in events (0 = max(rate, 1))")   \
+    X("rate-limit-key", OPT_LIST, rate_limit_keys, NULL,                                           \
+      "KEY=N[/s] per-key rate, overrides --rate-limit (repeatable)")                               \
     X("redis-timeout-ms", OPT_LONG, redis_timeout_ms, "2000", "Redis acknowledgement deadline")    \
     X("drain-timeout-ms", OPT_LONG, drain_timeout_ms, "10000", "SIGTERM: max wait for in-flight")  \
     X("retry-after", OPT_LONG, retry_after_s, "5", "Retry-After seconds sent with 503")            \
@@ -99,6 +110,21 @@ int config_parse_size(const char *s, size_t *out)
     if (*end) return SL_EUSAGE;
     if (v > (unsigned long long)SIZE_MAX / mul) return SL_EUSAGE;
     *out = (size_t)(v * mul);
+    return 0;
+}
+
+int config_parse_rate(const char *s, double *out)
+{
+    if (!s || !*s || *s == '-') return SL_EUSAGE;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0) || v > 1e9) return SL_EUSAGE;
+    if (!strcmp(end, "/m") || !strcmp(end, "/min"))
+        v /= 60;
+    else if (*end && strcmp(end, "/s") != 0)
+        return SL_EUSAGE;
+    *out = v;
     return 0;
 }
 
@@ -191,6 +217,13 @@ static int opt_set(serve_config *c, const opt_desc *o, const char *val, bool app
     case OPT_SIZE:
         if (config_parse_size(val, (size_t *)(void *)base)) {
             seterr(err, errlen, "--%s: not a size: '%s' (examples: 2500, 32k, 1m)", o->name, val);
+            return SL_EUSAGE;
+        }
+        return 0;
+    case OPT_RATE:
+        if (config_parse_rate(val, (double *)(void *)base)) {
+            seterr(err, errlen, "--%s: not a rate: '%s' (examples: 100, 100/s, 600/m)", o->name,
+                   val);
             return SL_EUSAGE;
         }
         return 0;
@@ -307,7 +340,7 @@ void config_print_help(FILE *out)
         out);
     for (size_t i = 0; i < NOPTS; i++) {
         char flag[64];
-        const char *meta = opts[i].type == OPT_SIZE ? " N" : opts[i].type == OPT_LONG ? " N" : " S";
+        const char *meta = opts[i].type == OPT_STR || opts[i].type == OPT_LIST ? " S" : " N";
         snprintf(flag, sizeof flag, "--%s%s", opts[i].name, meta);
         fprintf(out, "  %-26s %s", flag, opts[i].help);
         if (opts[i].def) fprintf(out, " [%s]", opts[i].def);
@@ -394,6 +427,24 @@ int config_load(serve_config *c, int argc, char **argv, char **env, FILE *out, c
         c->max_depth == 0 || c->max_body_bytes == 0 || c->max_header_bytes < 256) {
         seterr(err, errlen, "limits must be positive (max-header-bytes >= 256)");
         return SL_EUSAGE;
+    }
+    if (c->max_depth > CONFIG_MAX_DEPTH) {
+        seterr(err, errlen, "--max-depth: at most %d", CONFIG_MAX_DEPTH);
+        return SL_EUSAGE;
+    }
+    if (c->min_body_rate == 0) {
+        seterr(err, errlen, "--min-body-rate must be positive");
+        return SL_EUSAGE;
+    }
+    for (size_t i = 0; i < c->rate_limit_keys.n; i++) {
+        const char *e = c->rate_limit_keys.v[i];
+        const char *eq = strrchr(e, '=');
+        double r;
+        if (!eq || eq == e || config_parse_rate(eq + 1, &r)) {
+            /* never echo the entry: it holds a write key */
+            seterr(err, errlen, "--rate-limit-key: entry %zu: expected KEY=N[/s]", i + 1);
+            return SL_EUSAGE;
+        }
     }
     return 0;
 }

@@ -14,6 +14,8 @@
 
 #include "sl_err.h"
 
+#define CONFIG_MAX_DEPTH 1000 /* JSON scanning recurses once per level */
+
 typedef struct {
     char **v;
     size_t n;
@@ -42,7 +44,13 @@ typedef struct {
     size_t max_connections; /* per worker */
     size_t redis_max_inflight;
     long idle_timeout_ms;
+    long header_timeout_ms; /* request line + headers, from the first byte (or accept) */
+    long body_timeout_ms;   /* body grace after the headers ... */
+    size_t min_body_rate;   /* ... plus content length / this (bytes/s) */
     long request_timeout_ms;
+    double rate_limit;           /* events/s per write key; 0 = off */
+    size_t rate_burst;           /* bucket size in events; 0 = max(rate, 1) */
+    config_list rate_limit_keys; /* "KEY=N[/s]" overrides */
     long redis_timeout_ms;
     long drain_timeout_ms;
     long retry_after_s;
@@ -57,6 +65,9 @@ int config_load(serve_config *c, int argc, char **argv, char **env, FILE *out, c
                 size_t errlen);
 /* Parses a "32k" / "500KB" / "1m" / "1024" size. Returns 0 or SL_EUSAGE. */
 int config_parse_size(const char *s, size_t *out);
+/* Parses a rate "100", "100/s" or "600/m" (per minute) into events per second. Returns 0 or
+ * SL_EUSAGE. */
+int config_parse_rate(const char *s, double *out);
 /* Parses HOST:PORT (IPv6 as [::1]:8080); *host is malloc'd. Returns 0 or SL_EUSAGE. */
 int config_parse_hostport(const char *s, char **host, int *port);
 void config_print_help(FILE *out);

@@ -50,7 +50,11 @@ struct http_conn {
     uv_write_t wreq;
 
     http_request req;
-    uint64_t deadline; /* loop ms; 0 = none */
+    uint64_t deadline;   /* loop ms, between requests (idle / first request); 0 = none */
+    uint64_t msg_start;  /* loop ms: first byte of this request (accept for the first one) */
+    uint64_t body_start; /* loop ms: headers complete */
+    uint64_t nreq;       /* requests completed */
+    bool headers_done;
     int reject_status;
     const char *reject_msg;
     const char *reject_limit;
@@ -240,8 +244,8 @@ static int on_message_begin(llhttp_t *p)
     for (int i = 0; i < HTTP_H__COUNT; i++)
         c->hdr[i].set = false;
     memset(&c->req, 0, sizeof c->req);
-    if (c->srv->lim.request_timeout_ms)
-        c->deadline = uv_now(c->srv->loop) + c->srv->lim.request_timeout_ms;
+    c->headers_done = false;
+    if (c->nreq && c->srv->loop) c->msg_start = uv_now(c->srv->loop);
     return 0;
 }
 
@@ -316,6 +320,9 @@ static int on_headers_complete(llhttp_t *p)
         c->reject_limit = "max_body_bytes";
         return -1;
     }
+    c->headers_done = true;
+    if (!c->srv->loop) return 0; /* socket-free parsing */
+    c->body_start = uv_now(c->srv->loop);
     if (c->hdr[HTTP_H_EXPECT].set && c->hdr[HTTP_H_EXPECT].len == 12 &&
         !strncasecmp(c->hbuf + c->hdr[HTTP_H_EXPECT].off, "100-continue", 12)) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -360,6 +367,7 @@ static int on_message_complete(llhttp_t *p)
     fill_request(c);
     c->req.keep_alive = llhttp_should_keep_alive(p) && !c->close_after;
     c->pending = true;
+    c->nreq++;
     return HPE_PAUSED;
 }
 
@@ -617,7 +625,7 @@ void http_respond(http_conn *c, int status, const char *extra_headers, const cha
 void http_respond_error(http_conn *c, int status, const char *extra_headers, const char *message,
                         const char *limit)
 {
-    char body[768], esc[512];
+    char body[1400], esc[1200];
     http_json_escape(esc, sizeof esc, message, strlen(message));
     int n = snprintf(body, sizeof body, "{\"success\":false,\"error\":\"%s\"", esc);
     if (limit) n += snprintf(body + n, sizeof body - (size_t)n, ",\"limit\":\"%s\"", limit);
@@ -637,6 +645,41 @@ void http_conn_set_close(http_conn *c)
 
 /* ---- server ----------------------------------------------------------------------------- */
 
+typedef struct {
+    uint64_t at; /* loop ms; UINT64_MAX = never */
+    const char *msg, *limit;
+} due;
+
+static void due_min(due *d, uint64_t at, const char *msg, const char *limit)
+{
+    if (at < d->at) *d = (due){at, msg, limit};
+}
+
+/* When the current phase of a connection that is receiving a request runs out, and why. */
+static due request_due(const http_conn *c, const http_limits *l)
+{
+    due d = {UINT64_MAX, NULL, NULL};
+    if (l->request_timeout_ms)
+        due_min(&d, c->msg_start + l->request_timeout_ms,
+                "request not received within request-timeout-ms", "request_timeout_ms");
+    if (!c->headers_done) {
+        if (l->header_timeout_ms)
+            due_min(&d, c->msg_start + l->header_timeout_ms,
+                    "request line and headers not received within header-timeout-ms",
+                    "header_timeout_ms");
+    } else if (l->body_timeout_ms) {
+        /* Every body byte received buys 1/min_body_rate s: a client keeping up the minimum rate
+         * stays ahead of the deadline, a trickling one falls behind within the grace. */
+        uint64_t at = c->body_start + l->body_timeout_ms;
+        if (l->min_body_rate) at += (uint64_t)c->blen * 1000 / l->min_body_rate;
+        due_min(&d, at, "request body not received within body-timeout-ms at min-body-rate bytes/s",
+                "body_timeout_ms");
+    }
+    return d;
+}
+
+/* Every connection waiting for bytes is checked against its deadline; the ones out of time get
+ * 408 (mid-request) or are closed (between requests). O(connections) once per interval. */
 static void on_sweep(uv_timer_t *t)
 {
     http_server *s = t->data;
@@ -644,12 +687,13 @@ static void on_sweep(uv_timer_t *t)
     http_conn *next;
     for (http_conn *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->closed || c->pending || c->writing || !c->deadline || now < c->deadline) continue;
-        if (c->in_message)
-            conn_reject(c, 408, "request not received within request-timeout-ms",
-                        "request_timeout_ms");
-        else
+        if (c->closed || c->pending || c->writing) continue;
+        if (c->in_message) {
+            due d = request_due(c, &s->lim);
+            if (now >= d.at) conn_reject(c, 408, d.msg, d.limit);
+        } else if (c->deadline && now >= c->deadline) {
             conn_close(c);
+        }
     }
 }
 
@@ -694,7 +738,12 @@ static void on_connection(uv_stream_t *ls, int status)
     llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
     c->parser.data = c;
     c->cur_hdr = -1;
-    c->deadline = s->lim.idle_timeout_ms ? uv_now(s->loop) + s->lim.idle_timeout_ms : 0;
+    c->msg_start = uv_now(s->loop);
+    /* A new connection gets header-timeout-ms for its first request line + headers. */
+    uint64_t first = s->lim.header_timeout_ms ? s->lim.header_timeout_ms : s->lim.idle_timeout_ms;
+    if (s->lim.request_timeout_ms && (!first || s->lim.request_timeout_ms < first))
+        first = s->lim.request_timeout_ms;
+    c->deadline = first ? c->msg_start + first : 0;
     conn_read_start(c);
 }
 
@@ -721,9 +770,10 @@ http_server *http_server_new(uv_loop_t *loop, const http_limits *lim, http_handl
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     uint64_t iv = 1000;
-    if (lim->request_timeout_ms && lim->request_timeout_ms / 2 < iv)
-        iv = lim->request_timeout_ms / 2;
-    if (lim->idle_timeout_ms && lim->idle_timeout_ms / 2 < iv) iv = lim->idle_timeout_ms / 2;
+    const uint64_t tos[] = {lim->request_timeout_ms, lim->idle_timeout_ms, lim->header_timeout_ms,
+                            lim->body_timeout_ms};
+    for (size_t i = 0; i < sizeof tos / sizeof tos[0]; i++)
+        if (tos[i] && tos[i] / 4 < iv) iv = tos[i] / 4;
     if (iv < 10) iv = 10;
     uv_timer_start(&s->sweep, on_sweep, iv, iv);
     uv_unref((uv_handle_t *)&s->sweep);
@@ -840,4 +890,69 @@ int http_listen_socket(const char *host, int *port_inout, int backlog, int *fd_o
 out:
     freeaddrinfo(ai);
     return rc;
+}
+
+/* ---- socket-free parsing (fuzzing, tests) ------------------------------------------------ */
+
+size_t http_parse_requests(const http_limits *lim, const char *data, size_t n, size_t step,
+                           void (*on_req)(void *ud, const http_request *req), void *ud,
+                           int *reject_status, char *msg, size_t msglen)
+{
+    *reject_status = 0;
+    if (msglen) msg[0] = 0;
+    http_server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.lim = *lim; /* srv.loop == NULL: the callbacks touch no socket and no clock */
+    llhttp_settings_init(&srv.settings);
+    srv.settings.on_message_begin = on_message_begin;
+    srv.settings.on_url = on_url;
+    srv.settings.on_header_field = on_header_field;
+    srv.settings.on_header_field_complete = on_header_field_complete;
+    srv.settings.on_header_value = on_header_value;
+    srv.settings.on_header_value_complete = on_header_value_complete;
+    srv.settings.on_headers_complete = on_headers_complete;
+    srv.settings.on_body = on_body;
+    srv.settings.on_message_complete = on_message_complete;
+    http_conn *c = calloc(1, sizeof *c);
+    if (!c || !(c->hbuf = malloc(lim->max_header_bytes ? lim->max_header_bytes : 1))) {
+        free(c);
+        *reject_status = 503;
+        snprintf(msg, msglen, "out of memory");
+        return 0;
+    }
+    c->srv = &srv;
+    c->cur_hdr = -1;
+    strcpy(c->peer_ip, "127.0.0.1");
+    llhttp_init(&c->parser, HTTP_REQUEST, &srv.settings);
+    c->parser.data = c;
+    size_t count = 0, pos = 0;
+    while (pos < n) {
+        size_t len = step && n - pos > step ? step : n - pos;
+        llhttp_errno_t e = llhttp_execute(&c->parser, data + pos, len);
+        if (e == HPE_PAUSED) {
+            const char *at = llhttp_get_error_pos(&c->parser);
+            pos = at ? (size_t)(at - data) : pos + len;
+            llhttp_resume(&c->parser);
+            c->pending = false;
+            count++;
+            if (on_req) on_req(ud, &c->req);
+            continue;
+        }
+        if (e != HPE_OK) {
+            if (c->reject_status) {
+                *reject_status = c->reject_status;
+                snprintf(msg, msglen, "%s", c->reject_msg);
+            } else {
+                *reject_status = 400;
+                snprintf(msg, msglen, "malformed HTTP request: %s",
+                         llhttp_get_error_reason(&c->parser));
+            }
+            break;
+        }
+        pos += len;
+    }
+    free(c->hbuf);
+    free(c->body);
+    free(c);
+    return count;
 }

@@ -21,12 +21,23 @@
 typedef struct http_server http_server;
 typedef struct http_conn http_conn;
 
+/* Timeouts (0 = off), all checked by the one sweep timer, answered 408 + close:
+ * - header_timeout_ms: request line + headers must arrive within this from the request's first
+ *   byte (for a new connection: from accept, so a silent connection is closed after it);
+ * - body_timeout_ms + min_body_rate: after the headers, the body must keep up min_body_rate:
+ *   the deadline is body_timeout_ms (a grace) + bytes received so far / min_body_rate seconds
+ *   after the headers, so a trickle falls behind and a steady slow upload does not;
+ * - request_timeout_ms: the whole request, whatever its pace;
+ * - idle_timeout_ms: a keep-alive connection between requests is closed (no answer). */
 typedef struct {
     size_t max_header_bytes; /* request line + headers */
     size_t max_body_bytes;   /* raw body as received (before any decompression) */
     size_t max_connections;  /* beyond this, new connections are closed at once */
     uint64_t idle_timeout_ms;
     uint64_t request_timeout_ms;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t min_body_rate; /* bytes/s; 0 = no rate term */
 } http_limits;
 
 typedef struct {
@@ -111,6 +122,15 @@ void http_conn_set_close(http_conn *c);
  * in err. */
 int http_listen_socket(const char *host, int *port_inout, int backlog, int *fd_out, char *err,
                        size_t errlen);
+
+/* Socket-free parsing for fuzzing and tests: feeds data, in pieces of at most `step` bytes (0 =
+ * all at once), through the same llhttp callbacks and limits as a connection, and calls on_req for
+ * each complete request (the request is valid during the call only). Stops at the first error.
+ * Returns the number of complete requests; *reject_status gets 0, or the status the server would
+ * answer (400, 413, 431) with its message in msg (msglen bytes). */
+size_t http_parse_requests(const http_limits *lim, const char *data, size_t n, size_t step,
+                           void (*on_req)(void *ud, const http_request *req), void *ud,
+                           int *reject_status, char *msg, size_t msglen);
 
 /* Standard reason phrase ("Payload Too Large"); "Unknown" otherwise. */
 const char *http_status_text(int status);

@@ -6,6 +6,7 @@
  * parsed once by cJSON (allocating from a per-worker arena) for plan_check. */
 #include "ingest.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +100,28 @@ typedef struct {
     bool invalid, has_vio;
 } entry_ref;
 
+/* One open container on the scanner's path: the member key or the array index being scanned. */
+typedef struct {
+    const char *k; /* raw key bytes (validated UTF-8, escapes not decoded); NULL = not known yet */
+    size_t kn, idx;
+    bool arr;
+} jpath;
+
+/* One object member key seen in this body, for the duplicate-key check: (object serial, decoded
+ * key bytes). Valid when gen == the ingest's current generation, so a reset is one increment. */
+typedef struct {
+    size_t off, len; /* into the body, or into keydec when dec */
+    uint32_t obj, hash, gen;
+    bool dec;
+} keyent;
+
 struct ingest {
     ingest_limits lim;
+    jpath *path; /* max_depth entries */
+    keyent *kt;  /* open addressing, power-of-two capacity, at most half full */
+    size_t kt_cap, kt_n;
+    uint32_t kt_gen;
+    dbuf keydec; /* decoded keys that had escapes */
     plan_ctx *pctx;
     arena *ar;
     vio_list vl;
@@ -129,7 +150,8 @@ ingest *ingest_new(const ingest_limits *lim)
     ig->lim = *lim;
     ig->pctx = plan_ctx_new();
     ig->ar = arena_new(64 * 1024);
-    if (!ig->pctx || !ig->ar) {
+    ig->path = calloc(lim->max_depth + 1, sizeof *ig->path);
+    if (!ig->pctx || !ig->ar || !ig->path) {
         ingest_free(ig);
         return NULL;
     }
@@ -149,6 +171,9 @@ void ingest_free(ingest *ig)
     free(ig->out.p);
     free(ig->report.p);
     free(ig->inflated.p);
+    free(ig->path);
+    free(ig->kt);
+    free(ig->keydec.p);
     free(ig->refs);
     free(ig->entries);
     if (ig->zs_init) inflateEnd(&ig->zs);
@@ -198,11 +223,19 @@ int ingest_inflate(ingest *ig, const char *src, size_t n, size_t cap, const char
     b->n = 0;
     ig->zs.next_in = (unsigned char *)src;
     ig->zs.avail_in = (uInt)n;
+    /* The buffer grows by doubling but never past cap + 1 bytes (the one more byte tells "too
+     * big"), so a bomb costs at most cap + 1 bytes of memory. */
+    size_t most = cap < SIZE_MAX ? cap + 1 : cap;
     for (;;) {
         size_t room = b->cap - b->n;
         if (room == 0) {
             if (b->n > cap) return SL_ELIMIT;
-            if (!db_reserve(b, b->cap ? b->cap : 16384)) return SL_ENOMEM;
+            size_t want = b->cap ? b->cap * 2 : 16384;
+            if (want > most) want = most;
+            char *np = realloc(b->p, want);
+            if (!np) return SL_ENOMEM;
+            b->p = np;
+            b->cap = want;
             room = b->cap - b->n;
         }
         if (b->n + room > cap + 1) room = cap + 1 - b->n; /* one byte more tells "too big" */
@@ -220,6 +253,11 @@ int ingest_inflate(ingest *ig, const char *src, size_t n, size_t cap, const char
     return 0;
 }
 
+size_t ingest_inflate_capacity(const ingest *ig)
+{
+    return ig->inflated.cap;
+}
+
 /* ---- pass 1: validating scanner --------------------------------------------------------- */
 
 typedef struct {
@@ -227,6 +265,13 @@ typedef struct {
     size_t n, i;
     size_t max_depth;
     const char *err;
+    ingest *ig;
+    size_t depth;     /* containers open */
+    size_t err_depth; /* depth when err was set: ig->path[0..err_depth) locates it */
+    bool semantic;    /* well-formed JSON we refuse (duplicate key, range, NUL, surrogate) */
+    uint32_t objs;    /* object serial numbers, for the duplicate-key table */
+    const char *dup_key;
+    size_t dup_len;
 } jscan;
 
 static void js_ws(jscan *j)
@@ -238,12 +283,6 @@ static void js_ws(jscan *j)
     }
 }
 
-static int js_fail(jscan *j, const char *msg)
-{
-    if (!j->err) j->err = msg;
-    return -1;
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -252,6 +291,56 @@ static int hexval(char c)
     return -1;
 }
 
+static int js_fail(jscan *j, const char *msg)
+{
+    if (!j->err) {
+        j->err = msg;
+        j->err_depth = j->depth;
+    }
+    return -1;
+}
+
+static int js_refuse(jscan *j, size_t at, const char *msg)
+{
+    if (!j->err) {
+        j->i = at;
+        j->semantic = true;
+    }
+    return js_fail(j, msg);
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, <= U+10FFFF),
+ * or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((p[k] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+static long hex4(const char *p)
+{
+    long v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* A string: escapes checked, \\u0000 and unpaired surrogates refused, raw bytes valid UTF-8. */
 static int js_string(jscan *j)
 {
     j->i++; /* opening quote */
@@ -261,15 +350,35 @@ static int js_string(jscan *j)
             j->i++;
             return 0;
         }
+        if (c >= 0x80) {
+            size_t l = utf8_len((const unsigned char *)j->s + j->i, j->n - j->i);
+            if (!l) return js_fail(j, "invalid UTF-8 in string");
+            j->i += l;
+            continue;
+        }
+        if (c == 0) return js_fail(j, "NUL byte in string");
         if (c < 0x20) return js_fail(j, "control character in string");
         if (c == '\\') {
+            size_t esc = j->i;
             if (++j->i >= j->n) break;
             char e = j->s[j->i];
             if (e == 'u') {
                 if (j->i + 4 >= j->n) break;
-                for (int k = 1; k <= 4; k++)
-                    if (hexval(j->s[j->i + (size_t)k]) < 0) return js_fail(j, "bad \\u escape");
+                long cp = hex4(j->s + j->i + 1);
+                if (cp < 0) return js_fail(j, "bad \\u escape");
+                if (cp == 0) return js_refuse(j, esc, "NUL character (\\u0000) in string");
+                if (cp >= 0xDC00 && cp <= 0xDFFF)
+                    return js_refuse(j, esc, "unpaired UTF-16 surrogate in \\u escape");
                 j->i += 4;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    size_t q = j->i + 1; /* the low half must follow */
+                    long lo = q + 6 <= j->n && j->s[q] == '\\' && j->s[q + 1] == 'u'
+                                  ? hex4(j->s + q + 2)
+                                  : -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return js_refuse(j, esc, "unpaired UTF-16 surrogate in \\u escape");
+                    j->i = q + 5;
+                }
             } else if (!strchr("\"\\/bfnrt", e) || !e) {
                 return js_fail(j, "bad escape in string");
             }
@@ -277,6 +386,106 @@ static int js_string(jscan *j)
         j->i++;
     }
     return js_fail(j, "unterminated string");
+}
+
+/* Appends the decoded bytes of a validated string's contents (p, n: between the quotes). */
+static void key_decode(dbuf *b, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\') {
+            db_putc(b, p[i]);
+            continue;
+        }
+        char e = p[++i];
+        if (e != 'u') {
+            static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+            const char *f = strchr(from, e);
+            db_putc(b, f && e ? to[f - from] : e);
+            continue;
+        }
+        unsigned long cp = (unsigned long)hex4(p + i + 1);
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned long)hex4(p + i + 3) - 0xDC00);
+            i += 6;
+        }
+        char u[4];
+        size_t l;
+        if (cp < 0x80)
+            u[0] = (char)cp, l = 1;
+        else if (cp < 0x800)
+            u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 63)), l = 2;
+        else if (cp < 0x10000)
+            u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 63)),
+            u[2] = (char)(0x80 | (cp & 63)), l = 3;
+        else
+            u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 63)),
+            u[2] = (char)(0x80 | ((cp >> 6) & 63)), u[3] = (char)(0x80 | (cp & 63)), l = 4;
+        db_put(b, u, l);
+    }
+}
+
+static const char *kt_bytes(const ingest *ig, const jscan *j, const keyent *e)
+{
+    return e->dec ? ig->keydec.p + e->off : j->s + e->off;
+}
+
+static bool kt_grow(ingest *ig, const jscan *j)
+{
+    size_t cap = ig->kt_cap ? ig->kt_cap * 2 : 256;
+    keyent *nt = calloc(cap, sizeof *nt);
+    if (!nt) return false;
+    for (size_t k = 0; k < ig->kt_cap; k++) {
+        keyent *e = &ig->kt[k];
+        if (e->gen != ig->kt_gen) continue;
+        size_t h = e->hash & (cap - 1);
+        while (nt[h].gen == ig->kt_gen)
+            h = (h + 1) & (cap - 1);
+        nt[h] = *e;
+    }
+    free(ig->kt);
+    ig->kt = nt;
+    ig->kt_cap = cap;
+    (void)j;
+    return true;
+}
+
+/* Records key [ks, ke) (quotes included) of object obj; refuses a key the object already has,
+ * comparing decoded text, so "a" and "\\u0061" are the same key. */
+static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj)
+{
+    ingest *ig = j->ig;
+    const char *raw = j->s + ks + 1;
+    size_t rn = ke - ks - 2;
+    keyent ne = {.off = ks + 1, .len = rn, .obj = obj, .gen = ig->kt_gen};
+    if (memchr(raw, '\\', rn)) {
+        ne.dec = true;
+        ne.off = ig->keydec.n;
+        key_decode(&ig->keydec, raw, rn);
+        if (ig->keydec.oom) return js_fail(j, "out of memory");
+        ne.len = ig->keydec.n - ne.off;
+    }
+    const char *kb = ne.dec ? ig->keydec.p + ne.off : raw;
+    uint32_t h = 2166136261u ^ obj * 0x9E3779B1u;
+    for (size_t k = 0; k < ne.len; k++)
+        h = (h ^ (unsigned char)kb[k]) * 16777619u;
+    ne.hash = h;
+    if ((ig->kt_n + 1) * 2 > ig->kt_cap && !kt_grow(ig, j)) return js_fail(j, "out of memory");
+    size_t mask = ig->kt_cap - 1;
+    for (size_t x = h & mask;; x = (x + 1) & mask) {
+        keyent *e = &ig->kt[x];
+        if (e->gen != ig->kt_gen) {
+            *e = ne;
+            ig->kt_n++;
+            return 0;
+        }
+        if (e->hash == h && e->obj == obj && e->len == ne.len &&
+            !memcmp(kt_bytes(ig, j, e), kb, ne.len)) {
+            j->dup_key = raw;
+            j->dup_len = rn;
+            return js_refuse(j, ks, "duplicate key");
+        }
+    }
 }
 
 static int js_number(jscan *j)
@@ -301,7 +510,9 @@ static int js_number(jscan *j)
         while (i < j->n && s[i] >= '0' && s[i] <= '9')
             i++;
     }
+    bool big = i - j->i > 15;
     if (i < j->n && (s[i] == 'e' || s[i] == 'E')) {
+        big = true;
         i++;
         if (i < j->n && (s[i] == '+' || s[i] == '-')) i++;
         if (i >= j->n || s[i] < '0' || s[i] > '9') {
@@ -310,6 +521,15 @@ static int js_number(jscan *j)
         }
         while (i < j->n && s[i] >= '0' && s[i] <= '9')
             i++;
+    }
+    if (big) { /* might not fit a double */
+        char buf[401];
+        size_t len = i - j->i;
+        if (len >= sizeof buf) return js_refuse(j, j->i, "number longer than 400 characters");
+        memcpy(buf, s + j->i, len);
+        buf[len] = 0;
+        if (isinf(strtod(buf, NULL)))
+            return js_refuse(j, j->i, "number out of range (beyond a 64-bit double)");
     }
     j->i = i;
     return 0;
@@ -333,18 +553,27 @@ static int js_value(jscan *j, size_t depth)
     case '[': {
         if (depth >= j->max_depth) return js_fail(j, "nesting deeper than max-depth");
         char close = c == '{' ? '}' : ']';
+        jpath *pe = &j->ig->path[depth];
+        *pe = (jpath){.arr = c == '['};
+        uint32_t obj = c == '{' ? ++j->objs : 0;
+        j->depth = depth + 1;
         j->i++;
         js_ws(j);
         if (j->i < j->n && j->s[j->i] == close) {
             j->i++;
+            j->depth = depth;
             return 0;
         }
         for (;;) {
             if (c == '{') {
+                pe->k = NULL;
                 js_ws(j);
                 if (j->i >= j->n) return js_fail(j, "unexpected end of input");
                 if (j->s[j->i] != '"') return js_fail(j, "expected a string key");
-                if (js_string(j)) return -1;
+                size_t ks = j->i;
+                if (js_string(j) || js_key_unique(j, ks, j->i, obj)) return -1;
+                pe->k = j->s + ks + 1;
+                pe->kn = j->i - ks - 2;
                 js_ws(j);
                 if (j->i >= j->n || j->s[j->i] != ':') return js_fail(j, "expected ':'");
                 j->i++;
@@ -354,10 +583,12 @@ static int js_value(jscan *j, size_t depth)
             if (j->i >= j->n) return js_fail(j, "unexpected end of input");
             if (j->s[j->i] == ',') {
                 j->i++;
+                pe->idx++;
                 continue;
             }
             if (j->s[j->i] == close) {
                 j->i++;
+                j->depth = depth;
                 return 0;
             }
             return js_fail(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
@@ -373,7 +604,7 @@ static int js_value(jscan *j, size_t depth)
         return js_lit(j, "null");
     default:
         if (c == '-' || (c >= '0' && c <= '9')) return js_number(j);
-        return js_fail(j, "unexpected character");
+        return js_fail(j, c ? "unexpected character" : "unexpected NUL byte");
     }
 }
 
@@ -390,13 +621,18 @@ static size_t sk_ws(const char *s, size_t n, size_t i)
 static size_t sk_value(const char *s, size_t n, size_t i)
 {
     if (s[i] == '"') {
-        for (i++; i < n; i++) {
-            if (s[i] == '\\')
-                i++;
-            else if (s[i] == '"')
-                return i + 1;
+        /* Jump from quote to quote (memchr is vectorised); a quote preceded by an odd run of
+         * backslashes is escaped. */
+        size_t from = ++i;
+        for (;;) {
+            const char *q = memchr(s + i, '"', n - i);
+            if (!q) return n;
+            size_t j = (size_t)(q - s), k = j;
+            while (k > from && s[k - 1] == '\\')
+                k--;
+            if (((j - k) & 1) == 0) return j + 1;
+            i = j + 1;
         }
-        return n;
     }
     if (s[i] == '{' || s[i] == '[') {
         int depth = 0;
@@ -769,10 +1005,60 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
     }
     if (ig->out.oom || ig->report.oom) rc = SL_ENOMEM;
 out:
-    cJSON_Delete(ev);
+    /* ev lives in the arena: the reset frees it whole (no per-node cJSON_Delete walk). */
     arena_set_current(prev);
     arena_reset(ig->ar);
     return rc;
+}
+
+/* Copies at most max bytes of s, cut at a UTF-8 character boundary, "..." when cut. */
+static void copy_cut(char *dst, const char *s, size_t n, size_t max)
+{
+    size_t cut = n;
+    if (n > max) {
+        cut = max;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut--;
+    }
+    memcpy(dst, s, cut);
+    strcpy(dst + cut, n > cut ? "..." : "");
+}
+
+/* The JSON Pointer of the scanner's error (", in /batch/3/properties"), or "" at the top. */
+static void error_pointer(const jscan *j, char *dst, size_t cap)
+{
+    size_t o = 0;
+    dst[0] = 0;
+    for (size_t d = 0; d < j->err_depth; d++) {
+        const jpath *pe = &j->ig->path[d];
+        char seg[160];
+        size_t sl = 0;
+        if (pe->arr) {
+            sl = (size_t)snprintf(seg, sizeof seg, "/%zu", pe->idx);
+        } else if (pe->k) {
+            char key[72];
+            copy_cut(key, pe->k, pe->kn, 64);
+            seg[sl++] = '/';
+            for (const char *k = key; *k; k++) {
+                if (*k == '~' || *k == '/') {
+                    seg[sl++] = '~';
+                    seg[sl++] = *k == '~' ? '0' : '1';
+                } else {
+                    seg[sl++] = *k;
+                }
+            }
+        } else {
+            break;
+        }
+        if (o + sl + 8 >= cap) {
+            if (o + 5 < cap) memcpy(dst + o, "/...", 4), o += 4;
+            break;
+        }
+        if (o == 0) memcpy(dst, ", in ", 5), o = 5;
+        memcpy(dst + o, seg, sl);
+        o += sl;
+    }
+    dst[o] = 0;
 }
 
 static void syntax_error(const char *body, size_t len, const jscan *j, ingest_result *res)
@@ -784,8 +1070,20 @@ static void syntax_error(const char *body, size_t len, const jscan *j, ingest_re
         else
             col++;
     }
-    set_error(res, 400, NULL, "malformed JSON at line %zu, column %zu (byte %zu): %s", line, col,
-              at, j->err ? j->err : "syntax error");
+    char ptr[200], key[72];
+    error_pointer(j, ptr, sizeof ptr);
+    if (j->dup_key) {
+        copy_cut(key, j->dup_key, j->dup_len, 64);
+        set_error(res, 400, NULL,
+                  "invalid JSON at line %zu, column %zu (byte %zu)%s: duplicate key \"%s\" "
+                  "(keys must be unique)",
+                  line, col, at, ptr, key);
+        return;
+    }
+    const char *what = j->err ? j->err : "syntax error";
+    if (at < len && body[at] == 0 && !j->semantic) what = "unexpected NUL byte";
+    set_error(res, 400, NULL, "%s at line %zu, column %zu (byte %zu)%s: %s",
+              j->semantic ? "invalid JSON" : "malformed JSON", line, col, at, ptr, what);
 }
 
 int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_result *res)
@@ -801,15 +1099,26 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
                   rq->len, ig->lim.max_batch_bytes);
         return 0;
     }
-    jscan j = {.s = rq->body, .n = rq->len, .max_depth = ig->lim.max_depth};
+    jscan j = {.s = rq->body, .n = rq->len, .max_depth = ig->lim.max_depth, .ig = ig};
+    if (++ig->kt_gen == 0) { /* generations wrapped: clear the table for real */
+        if (ig->kt) memset(ig->kt, 0, ig->kt_cap * sizeof *ig->kt);
+        ig->kt_gen = 1;
+    }
+    ig->kt_n = 0;
+    ig->keydec.n = 0;
+    ig->keydec.oom = false;
     if (js_value(&j, 0) == 0) {
         js_ws(&j);
         if (j.i != j.n) js_fail(&j, "unexpected data after the JSON value");
     }
     if (j.err) {
+        if (!strcmp(j.err, "out of memory")) return SL_ENOMEM;
         if (!strcmp(j.err, "nesting deeper than max-depth")) {
-            set_error(res, 413, "max_depth", "JSON nesting deeper than max-depth (%zu) at byte %zu",
-                      ig->lim.max_depth, j.i);
+            char ptr[200];
+            error_pointer(&j, ptr, sizeof ptr);
+            set_error(res, 413, "max_depth",
+                      "JSON nesting deeper than max-depth (%zu) at byte %zu%s", ig->lim.max_depth,
+                      j.i, ptr);
             return 0;
         }
         syntax_error(rq->body, rq->len, &j, res);

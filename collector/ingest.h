@@ -3,7 +3,9 @@
  * No I/O: the caller (serve.c) gets the body off the wire, inflates it here if gzip'd, runs
  * ingest_run, checks the write key, and hands the entries to the sink.
  * Promises: the body is checked once by a bounded validating scanner (depth, sizes, error position
- * as line/column/byte) and every event is parsed by cJSON once, for the plan check. Each stored
+ * as line/column/byte + JSON Pointer) which also refuses what parsers read differently: invalid
+ * UTF-8, \u0000 and unpaired surrogates, duplicate keys (decoded names, any depth) and numbers
+ * beyond a double; every event is parsed by cJSON once, for the plan check. Each stored
  * event keeps the original bytes of every member; only added or merged members are new text
  * (type from the path, messageId, receivedAt, batch-level context/integrations merged into the
  * item's as Segment does, context.ip; writeKey is dropped). Entries, strings and the report borrow
@@ -52,7 +54,7 @@ typedef struct {
 
 typedef struct {
     int status;        /* 0 = accepted; else the HTTP status to answer (400, 413) */
-    char error[256];   /* when status != 0: what and where */
+    char error[512];   /* when status != 0: what and where (line, column, byte, JSON Pointer) */
     const char *limit; /* when status == 413: the limit's config name */
     const sink_entry *entries;
     size_t nentries;
@@ -79,6 +81,9 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
  * inflated size would exceed cap, SL_ESYNTAX for corrupt data. */
 int ingest_inflate(ingest *ig, const char *src, size_t n, size_t cap, const char **out,
                    size_t *outlen);
+
+/* Bytes held for inflated bodies; never more than the largest cap passed + 1. */
+size_t ingest_inflate_capacity(const ingest *ig);
 
 /* Writes a fresh random UUIDv4 (36 chars + NUL) into dst[37]. */
 void ingest_uuid(ingest *ig, char dst[37]);

@@ -86,6 +86,11 @@ char *metrics_render(metrics_worker *const *ws, size_t n, const metrics_global *
     for (int k = 0; k < SL_KIND__COUNT; k++)
         fprintf(f, "sluice_violations_total{kind=\"%s\"} %llu\n", sl_kind_name((sl_kind)k),
                 (unsigned long long)SUM(violations[k]));
+    counter(f, "sluice_rate_limited_requests_total",
+            "Requests refused with 429 by the per-write-key rate limit.", "counter",
+            SUM(rate_limited_requests));
+    counter(f, "sluice_rate_limited_events_total", "Events in requests refused with 429.",
+            "counter", SUM(rate_limited_events));
     counter(f, "sluice_http_body_bytes_total", "Request body bytes received (as sent).", "counter",
             SUM(body_bytes));
     counter(f, "sluice_http_received_bytes_total", "Bytes read from client sockets.", "counter",

@@ -37,14 +37,15 @@ typedef enum {
 } metrics_route;
 
 /* Statuses counted individually; anything else is counted as "other". */
-#define METRICS_STATUS_LIST 200, 204, 400, 401, 404, 405, 408, 413, 415, 431, 500, 503
-#define METRICS_NSTATUS 13
+#define METRICS_STATUS_LIST 200, 204, 400, 401, 404, 405, 408, 413, 415, 429, 431, 500, 503
+#define METRICS_NSTATUS 14
 
 typedef struct {
     _Atomic uint64_t requests[METRICS_R__COUNT][METRICS_NSTATUS];
     _Atomic uint64_t events_valid, events_invalid;
     _Atomic uint64_t violations[SL_KIND__COUNT];
     _Atomic uint64_t body_bytes;
+    _Atomic uint64_t rate_limited_requests, rate_limited_events; /* answered 429 */
     /* Snapshots taken by the worker once a second (sink and HTTP layer stats). */
     _Atomic uint64_t bytes_in, bytes_out, conns_open, conns_accepted;
     _Atomic uint64_t redis_ok, redis_failed, redis_inflight, redis_latency_us_sum,

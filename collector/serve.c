@@ -29,6 +29,7 @@
 #include "ingest.h"
 #include "metrics.h"
 #include "plan.h"
+#include "ratelimit.h"
 #include "redisproc.h"
 #include "sink.h"
 
@@ -80,6 +81,7 @@ typedef struct {
     metrics_worker **mws;
     metrics_global mg;
     char retry_after_hdr[64];
+    ratelimit *rl; /* per-write-key buckets, shared by the workers; NULL = no limit */
 } server;
 
 typedef struct pending {
@@ -486,6 +488,9 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
         return;
     }
     if (!key_ok && res.write_key && key_known(s, res.write_key, res.write_key_len)) key_ok = true;
+    /* The key the events are charged to: the Basic user, else the body's writeKey. */
+    const char *rkey = ulen > 0 ? userbuf : res.write_key;
+    size_t rkeylen = ulen > 0 ? (size_t)ulen : res.write_key_len;
     if (!key_ok) {
         reply_error(w, c, rq, route, 401,
                     res.write_key ? "unknown write key"
@@ -495,6 +500,18 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     }
     if (res.status) {
         reply_error(w, c, rq, route, res.status, res.error, res.limit, NULL);
+        return;
+    }
+    uint64_t retry_ms;
+    if (s->rl && !ratelimit_take(s->rl, rkey, rkeylen, res.nevents, uv_hrtime(), &retry_ms)) {
+        char hdr[48], msg[128];
+        snprintf(hdr, sizeof hdr, "Retry-After: %llu\r\n",
+                 (unsigned long long)((retry_ms + 999) / 1000));
+        snprintf(msg, sizeof msg, "rate limit exceeded for this write key: retry in %llu ms",
+                 (unsigned long long)retry_ms);
+        metrics_add(&w->m.rate_limited_requests, 1);
+        metrics_add(&w->m.rate_limited_events, res.nevents);
+        reply_error(w, c, rq, route, 429, msg, "rate_limit", hdr);
         return;
     }
     if (dry) {
@@ -788,7 +805,10 @@ static int server_setup(server *s)
                             .max_body_bytes = c->max_body_bytes,
                             .max_connections = c->max_connections,
                             .idle_timeout_ms = (uint64_t)c->idle_timeout_ms,
-                            .request_timeout_ms = (uint64_t)c->request_timeout_ms};
+                            .request_timeout_ms = (uint64_t)c->request_timeout_ms,
+                            .header_timeout_ms = (uint64_t)c->header_timeout_ms,
+                            .body_timeout_ms = (uint64_t)c->body_timeout_ms,
+                            .min_body_rate = c->min_body_rate};
     snprintf(s->retry_after_hdr, sizeof s->retry_after_hdr, "Retry-After: %ld\r\n",
              c->retry_after_s);
     s->trusted = calloc(c->trusted_proxies.n + 1, sizeof *s->trusted);
@@ -803,6 +823,23 @@ static int server_setup(server *s)
     s->ntrusted = c->trusted_proxies.n;
     for (size_t i = 0; i < c->cors_origins.n; i++)
         if (!strcmp(c->cors_origins.v[i], "*")) s->cors_any = true;
+    if (c->rate_limit > 0 || c->rate_limit_keys.n) {
+        if (!(s->rl = ratelimit_new())) return SL_ENOMEM;
+        /* Configured keys get a bucket each; without keys, all traffic shares the fallback. */
+        for (size_t i = 0; i < c->write_keys.n && c->rate_limit > 0; i++)
+            if (ratelimit_add(s->rl, c->write_keys.v[i], strlen(c->write_keys.v[i]), c->rate_limit,
+                              c->rate_burst))
+                return SL_ENOMEM;
+        if (!c->write_keys.n && ratelimit_set_fallback(s->rl, c->rate_limit, c->rate_burst))
+            return SL_EUSAGE;
+        for (size_t i = 0; i < c->rate_limit_keys.n; i++) {
+            const char *e = c->rate_limit_keys.v[i], *eq = strrchr(e, '=');
+            double r = 0;
+            config_parse_rate(eq + 1, &r); /* checked by config_load */
+            if (r > 0 && ratelimit_add(s->rl, e, (size_t)(eq - e), r, c->rate_burst))
+                return SL_ENOMEM;
+        }
+    }
     return 0;
 }
 
@@ -966,6 +1003,7 @@ out:
     free(s->workers);
     free(s->mws);
     free(s->trusted);
+    ratelimit_free(s->rl);
     free(s->scfg_store);
     config_cleanup(&s->cfg);
     return exit_code;
