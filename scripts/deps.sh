@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libyaml-dev libcjson-dev libpcre2-dev zlib1g-dev libuv1-dev
       libhiredis-dev node-llhttp redis-server redis-tools python3)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(clang libclang-rt-14-dev valgrind wrk)
+  pkgs+=(clang libclang-rt-14-dev valgrind wrk nginx-light chromium)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()

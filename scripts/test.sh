@@ -2,7 +2,7 @@
 # test.sh - one command runs the whole test suite from a fresh Debian 12 machine:
 # installs what is missing, builds Release and ASan+UBSan trees, runs ctest in both (unit tests,
 # JSON-Schema-Test-Suite conformance, golden reports, integration tests with a real redis-server,
-# npm clients), then runs each libFuzzer target for a short bounded time.
+# npm clients), the unit tests under valgrind, then each libFuzzer target for a short bounded time.
 # Env: SLUICE_FUZZ_SECONDS (default 20 per target; 0 skips fuzzing), SLUICE_SKIP_ASAN=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,9 @@ echo "== Release build + tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== valgrind (unit tests, leak check)"
+scripts/valgrind.sh build
 
 if [[ "${SLUICE_SKIP_ASAN:-0}" != 1 ]]; then
   echo "== ASan+UBSan build + tests"
