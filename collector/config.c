@@ -23,6 +23,10 @@ typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG, OPT_RATE } opt_type;
       "redis://[user:pass@]host:port[/db]; unset = start an embedded redis-server")                \
     X("redis-bin", OPT_STR, redis_bin, NULL, "redis-server binary for the embedded Redis (PATH)")  \
     X("data-dir", OPT_STR, data_dir, "./sluice-data", "embedded Redis data folder (AOF on)")       \
+    X("spool-dir", OPT_STR, spool_dir, NULL,                                                       \
+      "disk spool for events Redis has not acked (one worker-N dir each) [DATA-DIR/spool]")        \
+    X("spool-max-bytes", OPT_SIZE, spool_max_bytes, "256m",                                        \
+      "spool bound per worker; full: 503 (0 = no spool: 503 while Redis is down)")                 \
     X("events-key", OPT_STR, events_key, "sluice:events", "stream for valid events")               \
     X("invalid-key", OPT_STR, invalid_key, "sluice:invalid", "stream for invalid events")          \
     X("workers", OPT_LONG, workers, "0", "worker threads (0 = number of cores)")                   \
@@ -56,6 +60,11 @@ typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG, OPT_RATE } opt_type;
     X("rate-limit-key", OPT_LIST, rate_limit_keys, NULL,                                           \
       "KEY=N[/s] per-key rate, overrides --rate-limit (repeatable)")                               \
     X("redis-timeout-ms", OPT_LONG, redis_timeout_ms, "2000", "Redis acknowledgement deadline")    \
+    X("report-window", OPT_LONG, report_window_s, "86400",                                         \
+      "seconds of violation counts kept in Redis for reports (0 = reports off)")                   \
+    X("alerts", OPT_STR, alerts_path, NULL, "alert rules (YAML); unset = built-in defaults")        \
+    X("alert-webhook", OPT_LIST, alert_webhooks, NULL,                                             \
+      "http:// URL that receives alerts as JSON POSTs (repeatable)")                               \
     X("drain-timeout-ms", OPT_LONG, drain_timeout_ms, "10000", "SIGTERM: max wait for in-flight")  \
     X("retry-after", OPT_LONG, retry_after_s, "5", "Retry-After seconds sent with 503")            \
     X("backlog", OPT_LONG, backlog, "1024", "listen backlog")

@@ -29,6 +29,8 @@ typedef struct {
     char *redis_url; /* NULL = start an embedded redis-server */
     char *redis_bin;
     char *data_dir;
+    char *spool_dir;        /* NULL = data_dir/spool */
+    size_t spool_max_bytes; /* per worker; 0 = no spool */
     char *events_key;
     char *invalid_key;
     long workers; /* 0 = number of cores */
@@ -52,6 +54,9 @@ typedef struct {
     size_t rate_burst;           /* bucket size in events; 0 = max(rate, 1) */
     config_list rate_limit_keys; /* "KEY=N[/s]" overrides */
     long redis_timeout_ms;
+    long report_window_s;       /* agg window; 0 = no aggregation */
+    char *alerts_path;          /* NULL = default rules */
+    config_list alert_webhooks; /* http:// URLs */
     long drain_timeout_ms;
     long retry_after_s;
     long backlog;

@@ -68,6 +68,16 @@ struct http_conn {
     bool closed;      /* uv_close called */
     bool handle_gone; /* close callback ran */
 
+    /* Streaming (http_stream_start): obuf holds the bytes of the uv_write in flight, sbuf the
+     * bytes queued behind it; stream_close fires once from the close callback unless ended. */
+    bool streaming;
+    bool stream_ended; /* http_stream_end called: close once sbuf is out, no callback */
+    void (*stream_close)(void *ud);
+    void *stream_ud;
+    char *sbuf;
+    size_t slen, scap;
+    size_t inflight; /* bytes of the uv_write in flight */
+
     char peer_ip[INET6_ADDRSTRLEN];
     size_t rpos, rlen;
     char rbuf[HTTP_RBUF];
@@ -385,6 +395,7 @@ static void conn_free(http_conn *c)
     free(c->hbuf);
     free(c->body);
     free(c->obuf);
+    free(c->sbuf);
     free(c);
     if (s->draining && !s->conns && s->listener_closed && !s->drain_fired) {
         s->drain_fired = true;
@@ -396,6 +407,11 @@ static void on_conn_closed(uv_handle_t *h)
 {
     http_conn *c = (http_conn *)h;
     c->handle_gone = true;
+    if (c->streaming && !c->stream_ended && c->stream_close) {
+        void (*cb)(void *) = c->stream_close;
+        c->stream_close = NULL;
+        cb(c->stream_ud);
+    }
     if (!c->pending && !c->writing) conn_free(c);
 }
 
@@ -449,13 +465,18 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread < 0) {
         conn_read_stop(c);
-        if (c->pending || c->writing)
+        if (!c->streaming && (c->pending || c->writing))
             c->close_after = true; /* finish, then close */
         else
             conn_close(c);
         return;
     }
     if (nread == 0) return;
+    if (c->streaming) { /* nothing more is parsed: reading only tells when the peer goes */
+        c->srv->stats.bytes_in += (uint64_t)nread;
+        c->rpos = c->rlen = 0;
+        return;
+    }
     c->rlen += (size_t)nread;
     c->srv->stats.bytes_in += (uint64_t)nread;
     if (c->rlen == HTTP_RBUF && c->rpos == 0 && (c->pending || c->writing)) conn_read_stop(c);
@@ -465,7 +486,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 /* Parses buffered bytes until a request is complete (then calls the handler) or data runs out. */
 static void conn_process(http_conn *c)
 {
-    if (c->in_process) return;
+    if (c->in_process || c->streaming) return;
     c->in_process = true;
     while (!c->closed && !c->pending && !c->writing && c->rpos < c->rlen) {
         if (c->close_after && !c->in_message) {
@@ -496,7 +517,7 @@ static void conn_process(http_conn *c)
         break;
     }
     c->in_process = false;
-    if (c->closed) return;
+    if (c->closed || c->streaming) return;
     if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
     if (c->close_after && !c->pending && !c->writing && !c->in_message) {
         conn_close(c);
@@ -545,10 +566,16 @@ static void after_write(http_conn *c)
     conn_process(c);
 }
 
+static void stream_on_write(http_conn *c, int status);
+
 static void on_write(uv_write_t *w, int status)
 {
     http_conn *c = w->data;
     c->writing = false;
+    if (c->streaming) {
+        stream_on_write(c, status);
+        return;
+    }
     if (status < 0 && !c->closed) c->close_after = true;
     after_write(c);
 }
@@ -643,6 +670,153 @@ void http_conn_set_close(http_conn *c)
     c->close_after = true;
 }
 
+/* ---- streaming responses ---------------------------------------------------------------- */
+
+/* Hands sbuf to libuv when no write is in flight: what the socket takes at once is done, the rest
+ * moves to obuf (buffers swapped, no copy) under one uv_write. Closes the connection on error. */
+static void stream_flush(http_conn *c)
+{
+    if (c->writing || c->closed || !c->slen) return;
+    uv_buf_t b = uv_buf_init(c->sbuf, (unsigned)c->slen);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (w < 0 && w != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    size_t done = w > 0 ? (size_t)w : 0;
+    if (done == c->slen) {
+        c->slen = 0;
+        return;
+    }
+    char *t = c->obuf;
+    size_t tcap = c->ocap;
+    c->obuf = c->sbuf, c->ocap = c->scap, c->olen = c->slen;
+    c->sbuf = t, c->scap = tcap, c->slen = 0;
+    c->inflight = c->olen - done;
+    b = uv_buf_init(c->obuf + done, (unsigned)c->inflight);
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+}
+
+static void stream_on_write(http_conn *c, int status)
+{
+    c->inflight = 0;
+    if (c->handle_gone) {
+        conn_free(c);
+        return;
+    }
+    if (status < 0 || c->closed) {
+        conn_close(c);
+        return;
+    }
+    stream_flush(c);
+    if (c->stream_ended && !c->writing && !c->slen) conn_close(c);
+}
+
+/* Appends to sbuf within HTTP_STREAM_MAX_QUEUE (counting the write in flight). */
+static int stream_queue(http_conn *c, const char *data, size_t n)
+{
+    if (c->slen + c->inflight + n > HTTP_STREAM_MAX_QUEUE) return UV_ENOBUFS;
+    if (c->slen + n > c->scap) {
+        size_t cap = c->scap ? c->scap : 4096;
+        while (cap < c->slen + n)
+            cap *= 2;
+        char *nb = realloc(c->sbuf, cap);
+        if (!nb) return UV_ENOMEM;
+        c->sbuf = nb;
+        c->scap = cap;
+    }
+    memcpy(c->sbuf + c->slen, data, n);
+    c->slen += n;
+    return 0;
+}
+
+int http_stream_start(http_conn *c, const char *extra_headers, const char *content_type,
+                      void (*on_close)(void *ud), void *ud)
+{
+    http_server *s = c->srv;
+    if (!c->pending || c->streaming) return UV_EINVAL;
+    if (s->draining) {
+        http_respond_error(c, 503, extra_headers, "shutting down", NULL);
+        return UV_ECANCELED;
+    }
+    c->pending = false;
+    if (c->closed) {
+        if (c->handle_gone && !c->writing) conn_free(c);
+        return UV_ECONNRESET;
+    }
+    c->streaming = true;
+    c->stream_close = on_close;
+    c->stream_ud = ud;
+    c->in_message = false;
+    c->deadline = 0;
+    c->rpos = c->rlen = 0; /* pipelined bytes after the request are dropped */
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: %s\r\n"
+                     "Cache-Control: no-cache\r\nConnection: close\r\n",
+                     server_date(s), content_type ? content_type : "application/octet-stream");
+    size_t eh = extra_headers ? strlen(extra_headers) : 0;
+    if (n < 0 || (size_t)n >= sizeof head || stream_queue(c, head, (size_t)n) ||
+        stream_queue(c, extra_headers ? extra_headers : "", eh) || stream_queue(c, "\r\n", 2)) {
+        conn_close(c); /* on_close comes from the close callback */
+        return 0;
+    }
+    s->stats.bytes_out += c->slen;
+    if (c->close_after) { /* the peer already went (EOF while the request was pending) */
+        conn_close(c);
+        return 0;
+    }
+    conn_read_start(c);
+    stream_flush(c);
+    return 0;
+}
+
+int http_stream_write(http_conn *c, const char *data, size_t n)
+{
+    if (!c->streaming || c->stream_ended) return UV_EINVAL;
+    if (c->closed) return UV_ECONNRESET;
+    if (!n) return 0;
+    if (!c->writing && !c->slen) { /* the common case: straight to the socket */
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+        int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (w < 0 && w != UV_EAGAIN) {
+            conn_close(c);
+            return w;
+        }
+        size_t done = w > 0 ? (size_t)w : 0;
+        c->srv->stats.bytes_out += done;
+        data += done;
+        n -= done;
+        if (!n) return 0;
+    }
+    int rc = stream_queue(c, data, n);
+    if (rc) {
+        conn_close(c); /* a consumer this far behind is dropped */
+        return rc;
+    }
+    c->srv->stats.bytes_out += n;
+    stream_flush(c);
+    return c->closed ? UV_ECONNRESET : 0;
+}
+
+void http_stream_end(http_conn *c)
+{
+    if (!c->streaming || c->stream_ended) return;
+    c->stream_ended = true;
+    c->stream_close = NULL;
+    if (!c->closed && !c->writing && !c->slen) conn_close(c);
+}
+
+size_t http_stream_queued(const http_conn *c)
+{
+    return c->slen + c->inflight;
+}
+
 /* ---- server ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -687,7 +861,7 @@ static void on_sweep(uv_timer_t *t)
     http_conn *next;
     for (http_conn *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->closed || c->pending || c->writing) continue;
+        if (c->closed || c->pending || c->writing || c->streaming) continue;
         if (c->in_message) {
             due d = request_due(c, &s->lim);
             if (now >= d.at) conn_reject(c, 408, d.msg, d.limit);
@@ -823,8 +997,8 @@ void http_server_drain(http_server *s, void (*done)(void *ud), void *ud)
     http_conn *next;
     for (http_conn *c = s->conns; c; c = next) {
         next = c->next;
-        if (!c->in_message && !c->pending && !c->writing && c->rpos == c->rlen)
-            conn_close(c);
+        if (c->streaming || (!c->in_message && !c->pending && !c->writing && c->rpos == c->rlen))
+            conn_close(c); /* a stream has no end to wait for: its owner hears of it (on_close) */
         else
             c->close_after = true;
     }

@@ -117,6 +117,33 @@ const http_request *http_conn_request(const http_conn *c);
 /* Asks the connection to close after its current response (Connection: close). */
 void http_conn_set_close(http_conn *c);
 
+/* ---- streaming responses (Server-Sent Events and the like) ----
+ * http_stream_start answers the connection's current request with "200 OK", Content-Type,
+ * Cache-Control: no-cache, Connection: close and extra_headers, and no Content-Length: the body
+ * is what http_stream_write sends until the connection closes. From then on the connection serves
+ * nothing else (bytes the peer sends are read and dropped, only to notice when it goes away) and
+ * is exempt from the idle and request timeouts.
+ * on_close(ud) fires exactly once, from a loop callback (never from inside an http_* call), when
+ * the connection closes for any reason other than http_stream_end: the peer went away, a write
+ * failed, the queue bound was hit, or the server drained or closed everything. After on_close,
+ * or after http_stream_end, c must not be used.
+ * Returns 0 (streaming; on_close may come at any later loop turn), UV_ECANCELED (the server is
+ * draining: a 503 was answered instead), UV_ECONNRESET (the connection was already gone; no
+ * on_close) or UV_EINVAL (no request is owed an answer). */
+#define HTTP_STREAM_MAX_QUEUE (1u << 20) /* bytes queued per stream before it is dropped */
+int http_stream_start(http_conn *c, const char *extra_headers, const char *content_type,
+                      void (*on_close)(void *ud), void *ud);
+/* Sends n bytes (copied when the socket does not take them at once). Returns 0, or < 0 when the
+ * stream is closing: the peer is gone, or more than HTTP_STREAM_MAX_QUEUE bytes would be queued
+ * (a slow consumer is dropped rather than buffered without bound); the connection is then being
+ * closed and on_close follows. */
+int http_stream_write(http_conn *c, const char *data, size_t n);
+/* Ends the stream: queued bytes are still sent, then the connection closes; on_close is not
+ * called. */
+void http_stream_end(http_conn *c);
+/* Bytes queued and not yet taken by the socket. */
+size_t http_stream_queued(const http_conn *c);
+
 /* Creates a non-blocking TCP socket with SO_REUSEADDR + SO_REUSEPORT, bound to host:port and
  * listening. *port_inout: 0 picks a free port and receives it. Returns 0 or -errno with a message
  * in err. */

@@ -932,6 +932,7 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
     res->nevents++;
     for (size_t k = 0; k < ig->vl.n; k++)
         res->kinds[ig->vl.items[k].kind]++;
+    if (rq->on_event) rq->on_event(rq->on_event_ud, ev, &ig->vl, ig->out.p + start, len);
 
     size_t vio_off = 0, vio_len = 0;
     if (ig->vl.n || rq->dry_run) {

@@ -5,6 +5,7 @@
 #include "arena.h"
 #include "cli.h"
 #ifdef SLUICE_HAVE_COLLECTOR
+#include "report.h"
 #include "serve.h"
 #endif
 
@@ -20,6 +21,8 @@ static void usage(FILE *out)
           "\n"
           "commands:\n"
           "  serve        run the HTTP collector (validates, buffers into Redis Streams)\n"
+          "  report       grouped violation report from Redis (table or JSON)\n"
+          "  tail         live feed of invalid events (Redis pub/sub)\n"
           "  check        validate events (NDJSON, JSON array or batch) against a plan\n"
           "  lint         report plan errors and style warnings with file:line:col\n"
           "  compile      compile a plan: --dump the program, --emit json-schema\n"
@@ -51,6 +54,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "schema-test")) return cli_schema_test(argc - 1, argv + 1);
 #ifdef SLUICE_HAVE_COLLECTOR
     if (!strcmp(cmd, "serve")) return serve_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return report_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tail")) return tail_main(argc - 1, argv + 1);
 #else
     if (!strcmp(cmd, "serve")) {
         fprintf(stderr, "sluice: this build has no collector (libuv/hiredis/llhttp missing)\n");

@@ -115,6 +115,25 @@ char *metrics_render(metrics_worker *const *ws, size_t n, const metrics_global *
             SUM(redis_reconnects));
     counter(f, "sluice_redis_ready_workers", "Workers whose Redis connection is up.", "gauge",
             SUM(redis_ready));
+    counter(f, "sluice_redis_up", "1 when every worker's Redis connection is up.", "gauge",
+            SUM(redis_ready) == n ? 1 : 0);
+    counter(f, "sluice_spool_workers", "Workers with a disk spool.", "gauge", SUM(spool_enabled));
+    counter(f, "sluice_spool_bytes", "Record bytes held in the disk spools.", "gauge",
+            SUM(spool_bytes));
+    counter(f, "sluice_spool_backlog_events", "Spooled events not yet acknowledged by Redis.",
+            "gauge", SUM(spool_backlog));
+    counter(f, "sluice_spool_appends_total", "Events fsynced in the spool (answered 2xx).",
+            "counter", SUM(spool_appends));
+    counter(f, "sluice_spool_fallback_events_total",
+            "Spooled events that Redis had refused or not acknowledged in time first.", "counter",
+            SUM(spool_fallback));
+    counter(f, "sluice_spool_replayed_total", "Spooled events replayed to Redis and acknowledged.",
+            "counter", SUM(spool_replayed));
+    counter(f, "sluice_spool_refused_events_total", "Events answered 503: spool full or failing.",
+            "counter", SUM(spool_refused));
+    counter(f, "sluice_spool_torn_segments_total", "Torn spool tails cut at start (crash).",
+            "counter", SUM(spool_torn));
+    counter(f, "sluice_spool_fsyncs_total", "Spool fsync calls.", "counter", SUM(spool_fsyncs));
     counter(f, "sluice_workers", "Worker threads.", "gauge", ld(&g->workers));
     fputs("# HELP sluice_plan_reloads_total Plan reloads (SIGHUP), by result.\n"
           "# TYPE sluice_plan_reloads_total counter\n",

@@ -50,6 +50,9 @@ typedef struct {
     _Atomic uint64_t bytes_in, bytes_out, conns_open, conns_accepted;
     _Atomic uint64_t redis_ok, redis_failed, redis_inflight, redis_latency_us_sum,
         redis_latency_count, redis_reconnects, redis_ready;
+    /* Durable writer / disk spool snapshots (durable.h). */
+    _Atomic uint64_t spool_enabled, spool_bytes, spool_backlog, spool_appends, spool_fallback,
+        spool_replayed, spool_refused, spool_torn, spool_fsyncs;
 } metrics_worker;
 
 /* Process-wide values written by the main thread. */

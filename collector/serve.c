@@ -5,8 +5,9 @@
  * scratch, metrics block and its own plan reference; the main thread talks to a worker only through
  * the worker's mailbox (mutex + uv_async): "here is a new plan" and "drain". The server struct is
  * immutable once the workers start (except the atomic global metrics).
- * A 2xx for an ingest request is sent only from the sink callback that reports every entry of the
- * request acknowledged by Redis; any failure answers 503 with Retry-After. */
+ * A 2xx for an ingest request is sent only from the durable writer's callback (durable.h): every
+ * entry of the request acknowledged by Redis or fsynced in the worker's disk spool; any failure
+ * answers 503 with Retry-After. */
 #include "serve.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,13 +27,16 @@
 
 #include "arena.h"
 #include "config.h"
+#include "durable.h"
 #include "http.h"
 #include "ingest.h"
 #include "metrics.h"
 #include "plan.h"
+#include "observe.h"
 #include "ratelimit.h"
 #include "redisproc.h"
 #include "sink.h"
+#include "sse.h"
 
 /* ---- logging: one line per message on stderr; never write keys or passwords -------------- */
 
@@ -82,6 +87,7 @@ typedef struct {
     metrics_global mg;
     char retry_after_hdr[64];
     ratelimit *rl; /* per-write-key buckets, shared by the workers; NULL = no limit */
+    observe *obs;  /* reports and alerts (main loop); NULL before start-up completes */
 } server;
 
 typedef struct pending {
@@ -103,7 +109,11 @@ struct worker {
     plan *plan;
     http_server *http;
     sink *sink;
+    durable *dur; /* sink + disk spool; NULL = no spool (Redis only) */
     ingest *ig;
+    observe_worker *ow; /* aggregation + dashboard endpoints */
+    sse *sse;           /* GET /v1/violations/stream; NULL once draining */
+    _Atomic bool finished; /* set when the worker's loop has returned */
     metrics_worker m;
     uv_timer_t stats_timer, drain_timer;
     int listen_fd;
@@ -395,8 +405,12 @@ static void on_sink_done(void *ud, int status)
                      w->id, sl_strerror(status));
                 w->last_fail_log = now;
             }
-            reply_error(w, pd->c, rq, pd->route, 503, "events not stored: Redis unavailable", NULL,
-                        w->srv->retry_after_hdr);
+            reply_error(w, pd->c, rq, pd->route, 503,
+                        !w->dur ? "events not stored: Redis unavailable"
+                        : status == SPOOL_EFULL
+                            ? "events not stored: Redis unavailable and the spool is full"
+                            : "events not stored: Redis unavailable and the spool failed",
+                        NULL, w->srv->retry_after_hdr);
         }
     }
     pd->next = w->free_pending;
@@ -411,6 +425,30 @@ static void received_at(char *dst, size_t cap)
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(dst, cap, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(dst + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* Per-request context for observing each checked event (reports, alerts). */
+typedef struct {
+    worker *w;
+    const ingest_result *res;
+    const char *basic_key;
+    size_t basic_len;
+} observe_ctx;
+
+static void on_event_checked(void *ud, const cJSON *ev, const vio_list *vl, const char *json,
+                             size_t len)
+{
+    observe_ctx *oc = ud;
+    worker *w = oc->w;
+    const server *s = w->srv;
+    /* The key is known here: Basic auth, or the body's writeKey (read before the events). */
+    const char *key = oc->basic_key ? oc->basic_key : oc->res->write_key;
+    size_t klen = oc->basic_key ? oc->basic_len : oc->res->write_key_len;
+    if (s->cfg.write_keys.n && !(key && key_known(s, key, klen))) return; /* will be a 401 */
+    /* ingest parses into its arena; what observe builds must come from the heap. */
+    arena *prev = arena_set_current(NULL);
+    observe_event(w->ow, w->plan, key, klen, ev, vl, json, len);
+    arena_set_current(prev);
 }
 
 static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const route_def *rd)
@@ -480,6 +518,13 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
                          .received_at = rat,
                          .dry_run = dry};
     ingest_result res;
+    observe_ctx oc = {w, &res, ulen > 0 ? userbuf : NULL, ulen > 0 ? (size_t)ulen : 0};
+    if (!dry && w->ow) {
+        res.write_key = NULL;
+        res.write_key_len = 0;
+        ir.on_event = on_event_checked;
+        ir.on_event_ud = &oc;
+    }
     int rc = ingest_run(w->ig, w->plan, &ir, &res);
     if (rc) {
         slog("error", "worker %d: ingest failed: %s", w->id, sl_strerror(rc));
@@ -536,7 +581,8 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     pd->w = w;
     pd->c = c;
     pd->route = route;
-    rc = sink_write(w->sink, res.entries, res.nentries, on_sink_done, pd);
+    rc = w->dur ? durable_write(w->dur, res.entries, res.nentries, on_sink_done, pd)
+                : sink_write(w->sink, res.entries, res.nentries, on_sink_done, pd);
     if (rc) {
         pd->next = w->free_pending;
         w->free_pending = pd;
@@ -548,6 +594,34 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
         }
         reply_error(w, c, rq, route, 503, "events not stored: Redis unavailable", NULL,
                     s->retry_after_hdr);
+    }
+}
+
+/* GET /v1/violations/stream: the live feed of invalid events as Server-Sent Events (sse.h). */
+static void handle_stream(worker *w, http_conn *c, const http_request *rq)
+{
+    if (rq->method != HTTP_GET) {
+        reply_error(w, c, rq, METRICS_R_OTHER, 405, "method not allowed: use GET", NULL,
+                    "Allow: GET\r\n");
+        return;
+    }
+    char hdrs[1536];
+    size_t hl = cors_headers(w->srv, rq, false, hdrs, sizeof hdrs);
+    hdrs[hl] = 0;
+    int rc = w->sse && !w->draining ? sse_attach(w->sse, c, rq, hdrs) : SL_EIO;
+    if (rc == 0) {
+        metrics_count_request(&w->m, METRICS_R_OTHER, 200);
+    } else if (rc == SL_EUSAGE) {
+        reply_error(w, c, rq, METRICS_R_OTHER, 400,
+                    "bad query: event, write_key, session: percent-encoded, at most 512 bytes; "
+                    "keepalive: 1..300 seconds",
+                    NULL, NULL);
+    } else {
+        reply_error(w, c, rq, METRICS_R_OTHER, 503,
+                    rc == SL_ELIMIT  ? "too many stream clients on this worker"
+                    : rc == SL_EIO ? "shutting down"
+                                   : "out of memory",
+                    rc == SL_ELIMIT ? "max_stream_clients" : NULL, w->srv->retry_after_hdr);
     }
 }
 
@@ -565,6 +639,14 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
         return;
     }
     if (!rd) {
+        if (slice_eq(rq->path, "/v1/violations/stream")) {
+            handle_stream(w, c, rq);
+            return;
+        }
+        if (rq->method == HTTP_GET && w->ow && observe_route(w->ow, w->plan, c, rq)) {
+            metrics_count_request(&w->m, METRICS_R_OTHER, 200);
+            return;
+        }
         reply_error(w, c, rq, route, 404, "no such endpoint", NULL, NULL);
         return;
     }
@@ -623,6 +705,19 @@ static void on_stats(uv_timer_t *t)
     metrics_set(&w->m.redis_latency_count, ss.latency_count);
     metrics_set(&w->m.redis_reconnects, ss.reconnects);
     metrics_set(&w->m.redis_ready, sink_ready(w->sink) ? 1 : 0);
+    if (w->dur) {
+        durable_stats ds;
+        durable_get_stats(w->dur, &ds);
+        metrics_set(&w->m.spool_enabled, 1);
+        metrics_set(&w->m.spool_bytes, ds.spool.bytes);
+        metrics_set(&w->m.spool_backlog, ds.backlog_events);
+        metrics_set(&w->m.spool_appends, ds.spooled_events);
+        metrics_set(&w->m.spool_fallback, ds.fallback_events);
+        metrics_set(&w->m.spool_replayed, ds.replayed_events);
+        metrics_set(&w->m.spool_refused, ds.refused_events);
+        metrics_set(&w->m.spool_torn, ds.spool.torn_segments);
+        metrics_set(&w->m.spool_fsyncs, ds.spool.fsyncs);
+    }
     http_stats hs;
     http_server_get_stats(w->http, &hs);
     metrics_set(&w->m.bytes_in, hs.bytes_in);
@@ -647,6 +742,18 @@ static void on_http_drained(void *ud)
     worker *w = ud;
     uv_timer_stop(&w->drain_timer);
     if (w->http && w->sink) on_stats(&w->stats_timer);
+    if (w->ow) { /* flush the counts it holds; then come back */
+        observe_worker *ow = w->ow;
+        w->ow = NULL;
+        observe_worker_close(ow, on_http_drained, w);
+        return;
+    }
+    if (w->dur) { /* first let writes in progress reach Redis or the spool; then come back */
+        durable *d = w->dur;
+        w->dur = NULL;
+        durable_close(d, on_http_drained, w);
+        return;
+    }
     if (w->sink)
         sink_close(w->sink, on_sink_closed, w);
     else
@@ -674,6 +781,10 @@ static void on_wake(uv_async_t *a)
     }
     if (drain && !w->draining) {
         w->draining = true;
+        if (w->sse) { /* ends the streams, so the HTTP drain does not wait for them */
+            sse_close(w->sse, NULL, NULL);
+            w->sse = NULL;
+        }
         uv_timer_start(&w->drain_timer, on_drain_deadline, (uint64_t)w->srv->cfg.drain_timeout_ms,
                        0);
         if (w->http)
@@ -687,6 +798,35 @@ static void worker_main(void *arg)
 {
     worker *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    atomic_store(&w->finished, true);
+}
+
+static void durable_log(void *ud, const char *level, const char *msg)
+{
+    worker *w = ud;
+    slog(level, "worker %d: %s", w->id, msg);
+}
+
+/* Opens DIR/worker-N (DIR = --spool-dir or DATA-DIR/spool). A spool that cannot be opened (e.g.
+ * locked by another collector) leaves the worker without one: it answers 503 while Redis is down,
+ * so nothing is lost, and says so in the log. */
+static int worker_open_spool(worker *w)
+{
+    const serve_config *c = &w->srv->cfg;
+    char dir[4096], err[512] = "";
+    int n = c->spool_dir && *c->spool_dir
+                ? snprintf(dir, sizeof dir, "%s/worker-%d", c->spool_dir, w->id)
+                : snprintf(dir, sizeof dir, "%s/spool/worker-%d", c->data_dir, w->id);
+    if (n < 0 || (size_t)n >= sizeof dir) return SL_EUSAGE;
+    durable_config dc = {.spool_dir = dir,
+                         .spool_max_bytes = c->spool_max_bytes,
+                         .log = durable_log,
+                         .log_ud = w};
+    int rc = durable_open(&w->loop, w->sink, &dc, &w->dur, err, sizeof err);
+    if (rc == SL_ENOMEM) return rc;
+    if (rc)
+        slog("error", "worker %d: no disk spool (%s): 503 while Redis is down", w->id, err);
+    return 0;
 }
 
 static int worker_init(server *s, worker *w, int id, plan *p, int fd)
@@ -707,6 +847,14 @@ static int worker_init(server *s, worker *w, int id, plan *p, int fd)
     w->sink = sink_new(&w->loop, &s->scfg);
     w->http = http_server_new(&w->loop, &s->hlim, on_request, on_reject, w);
     if (!w->ig || !w->sink || !w->http) return SL_ENOMEM;
+    if (s->obs && !(w->ow = observe_worker_new(s->obs, &w->loop))) return SL_ENOMEM;
+    sse_config sc = {.host = s->scfg.host,
+                     .port = s->scfg.port,
+                     .username = s->scfg.username,
+                     .password = s->scfg.password,
+                     .timeout_ms = s->scfg.timeout_ms};
+    if ((rc = sse_new(&w->loop, &sc, &w->sse))) return rc;
+    if (s->cfg.spool_max_bytes && (rc = worker_open_spool(w))) return rc;
     if ((rc = http_server_listen_fd(w->http, fd, (int)s->cfg.backlog))) {
         slog("error", "worker %d: listen: %s", id, uv_strerror(rc));
         return SL_EIO;
@@ -735,8 +883,39 @@ typedef struct {
     server *srv;
     plan *plan;
     uv_signal_t hup, term, intr;
+    uv_timer_t health_timer, stop_timer; /* alert health feed; waits for workers on stop */
     bool stopping;
 } mainctx;
+
+/* Main loop, every second: Redis and spool health for the alert engine. */
+static void on_health(uv_timer_t *t)
+{
+    mainctx *mc = t->data;
+    server *s = mc->srv;
+    bool up = false;
+    uint64_t spooled = 0;
+    for (size_t i = 0; i < s->nworkers; i++) {
+        up = up || atomic_load(&s->workers[i].m.redis_ready);
+        spooled += atomic_load(&s->workers[i].m.spool_bytes);
+    }
+    double cap = (double)s->cfg.spool_max_bytes * (double)s->nworkers;
+    observe_health(s->obs, up, cap > 0 ? (double)spooled / cap : 0);
+}
+
+/* Main loop while stopping: once every worker's loop has returned, close the alert engine, so
+ * the main loop empties and serve_main can join the threads. */
+static void on_stop_poll(uv_timer_t *t)
+{
+    mainctx *mc = t->data;
+    for (size_t i = 0; i < mc->srv->nworkers; i++)
+        if (!atomic_load(&mc->srv->workers[i].finished)) return;
+    uv_close((uv_handle_t *)&mc->stop_timer, NULL);
+    uv_close((uv_handle_t *)&mc->health_timer, NULL);
+    if (mc->srv->obs) {
+        observe_close(mc->srv->obs, NULL, NULL);
+        mc->srv->obs = NULL;
+    }
+}
 
 static void reload_plan(mainctx *mc)
 {
@@ -792,6 +971,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&mc->hup, NULL);
     uv_close((uv_handle_t *)&mc->term, NULL);
     uv_close((uv_handle_t *)&mc->intr, NULL);
+    uv_timer_start(&mc->stop_timer, on_stop_poll, 20, 20);
 }
 
 static int server_setup(server *s)
@@ -913,6 +1093,14 @@ int serve_main(int argc, char **argv)
     s->scfg.timeout_ms = (unsigned)s->cfg.redis_timeout_ms;
     s->scfg.max_inflight = s->cfg.redis_max_inflight;
 
+    /* The main loop (signals, alerts) exists before the workers, which feed the alert engine. */
+    if (uv_loop_init(&mloop)) goto out;
+    mloop_init = true;
+    if ((rc = observe_new(&mloop, &s->cfg, &s->scfg, &s->obs))) {
+        exit_code = rc == SL_EUSAGE ? 2 : 1;
+        goto out;
+    }
+
     long n = s->cfg.workers;
     if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n <= 0) n = 1;
@@ -945,8 +1133,10 @@ int serve_main(int argc, char **argv)
         inited++;
         if (worker_init(s, &s->workers[i], (int)i, mc.plan, fd)) goto out;
     }
-    if (uv_loop_init(&mloop)) goto out;
-    mloop_init = true;
+    uv_timer_init(&mloop, &mc.health_timer);
+    uv_timer_init(&mloop, &mc.stop_timer);
+    mc.health_timer.data = mc.stop_timer.data = &mc;
+    uv_timer_start(&mc.health_timer, on_health, 1000, 1000);
     uv_signal_init(&mloop, &mc.hup);
     uv_signal_init(&mloop, &mc.term);
     uv_signal_init(&mloop, &mc.intr);
@@ -987,7 +1177,20 @@ out:
     for (size_t i = 0; i < inited; i++)
         worker_cleanup(&s->workers[i]);
     if (mloop_init) {
-        uv_run(&mloop, UV_RUN_NOWAIT);
+        /* Start-up failed, or the loop was left with the engine still open: close it here. */
+        if (s->obs) {
+            observe_close(s->obs, NULL, NULL);
+            s->obs = NULL;
+        }
+        if (!uv_is_closing((uv_handle_t *)&mc.health_timer) && mc.health_timer.loop)
+            uv_close((uv_handle_t *)&mc.health_timer, NULL);
+        if (!uv_is_closing((uv_handle_t *)&mc.stop_timer) && mc.stop_timer.loop)
+            uv_close((uv_handle_t *)&mc.stop_timer, NULL);
+        uv_signal_t *sigs[] = {&mc.hup, &mc.term, &mc.intr};
+        for (int i = 0; i < 3; i++)
+            if (sigs[i]->loop && !uv_is_closing((uv_handle_t *)sigs[i]))
+                uv_close((uv_handle_t *)sigs[i], NULL);
+        uv_run(&mloop, UV_RUN_DEFAULT);
         uv_loop_close(&mloop);
     }
     if (fds)

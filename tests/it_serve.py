@@ -523,7 +523,7 @@ def test_config_sources(binary, tmp, rport):
     with open(cfg, "w") as f:
         f.write(f"# test config\nplan = {os.path.join(PLANS, 'plan.yaml')}\n"
                 f"redis = redis://127.0.0.1:{rport}\nworkers = 1\nwrite_key = filekey\n"
-                "max_event_bytes = 1k\n")
+                f"max_event_bytes = 1k\ndata_dir = {os.path.join(tmp, 'data-config')}\n")
     s = Serve(binary, ["--config", cfg], tmp, env={"SLUICE_WRITE_KEY": "envkey"})
     try:
         ev = {"userId": "c", "event": "Product Viewed"}
@@ -561,7 +561,10 @@ def main():
             "--write-key", KEY, "--write-key", KEY2, "--cors-origin", ORIGIN,
             "--trusted-proxy", "127.0.0.1/32", "--trusted-proxy", "10.0.0.0/8", "--max-event-bytes", "2k",
             "--max-batch-bytes", "64k", "--max-body-bytes", "64k", "--max-batch-events", "20",
-            "--max-depth", "8", "--max-header-bytes", "4k"]
+            "--max-depth", "8", "--max-header-bytes", "4k",
+            # spool off: this test checks the answer without one (503 while Redis is down);
+            # it_durability covers the spool
+            "--spool-max-bytes", "0"]
     s = None
     try:
         s = Serve(binary, args, tmp)

@@ -1034,6 +1034,13 @@ const char *plan_get_version(const plan *p)
     return p->version;
 }
 
+size_t plan_event_count(const plan *p) { return p->nevents; }
+
+const char *plan_event_name(const plan *p, size_t i)
+{
+    return i < p->nevents ? p->events[i].name : NULL;
+}
+
 /* ---- checking
  * ------------------------------------------------------------------------------------ */
 

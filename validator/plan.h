@@ -43,6 +43,10 @@ const plan_policy *plan_get_policy(const plan *p);
 const char *plan_get_name(const plan *p);
 const char *plan_get_version(const plan *p);
 
+/* Planned track events, in plan order (for coverage reports). */
+size_t plan_event_count(const plan *p);
+const char *plan_event_name(const plan *p, size_t i);
+
 plan_ctx *plan_ctx_new(void);
 void plan_ctx_free(plan_ctx *c);
 

@@ -140,6 +140,9 @@ class Serve:
                 del e[k]
         if env:
             e.update(env)
+        if "--data-dir" not in args and "--config" not in args:
+            # Each server gets its own data dir (embedded Redis, spool): tests never share one.
+            args = args + ["--data-dir", os.path.join(tmp, f"data-{self.port}")]
         self.argv = [binary, "serve", "--listen", f"127.0.0.1:{self.port}"] + args
         self.p = subprocess.Popen(self.argv, stdout=self.log, stderr=self.log, env=e)
         deadline = time.time() + 15

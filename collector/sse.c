@@ -1,0 +1,647 @@
+/* sse.c - the live violations stream (see sse.h for the promises).
+ *
+ * Shape: one hiredis async context, watched by our own uv_poll adapter (the libuv adapter in
+ * Debian's hiredis 0.14 ignores poll errors; the same reasoning as sink.c), one uv timer, and a
+ * doubly linked list of clients. States of the Redis side:
+ *   down        (ac == NULL)              waiting for next_connect_ms (exponential backoff);
+ *   handshake   (ac != NULL, !subscribed) AUTH (if any) and SUBSCRIBE queued, confirmation
+ *                                         awaited until handshake_deadline_ms;
+ *   subscribed  (ac != NULL, subscribed)  messages fan out to clients.
+ * A subscribed connection sends nothing, so hiredis cannot time out on it; a dead peer is found by
+ * TCP keepalive or a socket error, a restarted Redis by EOF.
+ *
+ * The timer is armed for the earliest of: the reconnect time, the handshake deadline, the next
+ * keep-alive sweep (once a second while clients exist).
+ *
+ * Clients: a client is created by sse_attach and freed by its stream's on_close (the HTTP layer
+ * calls it from a close callback, never during an http_stream_write), or by sse_close, which ends
+ * the stream first so on_close does not fire. A write that fails (peer gone, queue over the bound)
+ * marks the client `gone`; it stays on the list, skipped, until on_close. */
+#include "sse.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "agg.h"
+#include "arena.h"
+#include "sl_err.h"
+
+#define SSE_BACKOFF_MIN_MS 50
+#define SSE_BACKOFF_MAX_MS 2000
+#define SSE_SWEEP_MS 1000
+#define SSE_KEEPALIVE_MAX_S 300
+#define SSE_CHANNEL_MAX 128
+
+enum { F_EVENT, F_WRITE_KEY, F_SESSION, F__COUNT };
+static const char *const filter_names[F__COUNT] = {"event", "write_key", "session"};
+
+typedef struct sse_client {
+    struct sse_client *prev, *next;
+    sse *s;
+    http_conn *c;
+    char *filter[F__COUNT]; /* NUL-terminated, decoded; NULL = any; owned */
+    uint64_t keepalive_ms;
+    uint64_t last_write_ms;
+    bool gone; /* a write failed: the connection is closing, on_close follows */
+} sse_client;
+
+struct sse {
+    uv_loop_t *loop;
+    sse_config cfg;
+    char *strings; /* owned copies of cfg strings */
+    redisAsyncContext *ac;
+    bool subscribed, ever_subscribed;
+    bool closing;
+    uint64_t handshake_deadline_ms;
+    uint64_t next_connect_ms;
+    uint64_t backoff_ms;
+    uint64_t next_sweep_ms;
+    uv_timer_t timer;
+    void (*close_done)(void *);
+    void *close_ud;
+    sse_client *clients;
+    size_t nclients;
+    size_t nfiltered; /* clients with at least one filter: messages are parsed only then */
+    char *frame;      /* reused buffer for one "data: ...\n\n" frame */
+    size_t frame_cap;
+    sse_stats st;
+    char last_error[200];
+};
+
+static void set_error(sse *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(sse *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- timer ----------------------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+static void rearm(sse *s)
+{
+    if (s->closing) return;
+    uint64_t due = UINT64_MAX;
+    if (!s->ac) due = s->next_connect_ms;
+    if (s->ac && !s->subscribed && s->handshake_deadline_ms < due) due = s->handshake_deadline_ms;
+    if (s->nclients && s->next_sweep_ms < due) due = s->next_sweep_ms;
+    if (due == UINT64_MAX) {
+        uv_timer_stop(&s->timer);
+        return;
+    }
+    uint64_t now = uv_now(s->loop);
+    uv_timer_start(&s->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+/* ---- clients --------------------------------------------------------------------------------- */
+
+static void client_free(sse *s, sse_client *cl)
+{
+    if (cl->prev)
+        cl->prev->next = cl->next;
+    else
+        s->clients = cl->next;
+    if (cl->next) cl->next->prev = cl->prev;
+    s->nclients--;
+    bool filtered = false;
+    for (int i = 0; i < F__COUNT; i++) {
+        filtered |= cl->filter[i] != NULL;
+        free(cl->filter[i]);
+    }
+    if (filtered) s->nfiltered--;
+    free(cl);
+}
+
+static void on_stream_closed(void *ud)
+{
+    sse_client *cl = ud;
+    client_free(cl->s, cl);
+}
+
+static void client_write(sse *s, sse_client *cl, const char *p, size_t n, uint64_t now)
+{
+    if (cl->gone) return;
+    if (http_stream_write(cl->c, p, n) < 0) {
+        cl->gone = true;
+        s->st.dropped++;
+        return;
+    }
+    cl->last_write_ms = now;
+}
+
+static void sweep_keepalive(sse *s, uint64_t now)
+{
+    static const char ka[] = ": keep-alive\n\n";
+    for (sse_client *cl = s->clients; cl; cl = cl->next)
+        if (now - cl->last_write_ms >= cl->keepalive_ms)
+            client_write(s, cl, ka, sizeof ka - 1, now);
+}
+
+/* The message's top-level string field, or NULL. */
+static const char *msg_str(const cJSON *msg, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool client_match(const sse_client *cl, const cJSON *msg)
+{
+    for (int i = 0; i < F__COUNT; i++) {
+        if (!cl->filter[i]) continue;
+        const char *v = msg ? msg_str(msg, filter_names[i]) : NULL;
+        if (!v || strcmp(v, cl->filter[i])) return false;
+    }
+    return true;
+}
+
+/* Builds "data: <payload>\n\n" in s->frame; a line break inside the payload (never in compact
+ * JSON, but a publisher may differ) starts a new "data: " line, as SSE requires. */
+static size_t build_frame(sse *s, const char *p, size_t n)
+{
+    size_t breaks = 0;
+    for (size_t i = 0; i < n; i++)
+        breaks += p[i] == '\n' || p[i] == '\r';
+    size_t need = 6 + n + breaks * 6 + 2;
+    if (need > s->frame_cap) {
+        char *nb = realloc(s->frame, need);
+        if (!nb) return 0;
+        s->frame = nb;
+        s->frame_cap = need;
+    }
+    char *o = s->frame;
+    memcpy(o, "data: ", 6), o += 6;
+    if (!breaks) {
+        memcpy(o, p, n), o += n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n') continue; /* CRLF: one break */
+            if (p[i] == '\n' || p[i] == '\r')
+                memcpy(o, "\ndata: ", 7), o += 7;
+            else
+                *o++ = p[i];
+        }
+    }
+    memcpy(o, "\n\n", 2), o += 2;
+    return (size_t)(o - s->frame);
+}
+
+static void fanout(sse *s, const char *p, size_t n)
+{
+    s->st.messages++;
+    if (!s->nclients) return;
+    cJSON *msg = NULL;
+    if (s->nfiltered) {
+        arena *prev = arena_set_current(NULL); /* heap, whatever the worker's scope */
+        msg = cJSON_ParseWithLength(p, n);
+        arena_set_current(prev);
+    }
+    size_t len = build_frame(s, p, n);
+    uint64_t now = uv_now(s->loop);
+    for (sse_client *cl = s->clients; len && cl; cl = cl->next) {
+        if (cl->gone || !client_match(cl, msg)) continue;
+        client_write(s, cl, s->frame, len, now);
+        if (!cl->gone) s->st.sent++;
+    }
+    cJSON_Delete(msg);
+}
+
+/* ---- socket watcher: hiredis event hooks on a uv_poll_t ------------------------------------- */
+
+typedef struct {
+    redisAsyncContext *ac; /* NULL once hiredis cleaned up; the struct is freed on close */
+    uv_poll_t poll;
+    int events;
+} sse_watch;
+
+static void drop_connection(sse *s);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sse_watch *w = h->data;
+    if (status < 0) { /* POLLERR: libuv stopped the handle; let hiredis find the error */
+        if (w->ac) redisAsyncHandleRead(w->ac);
+        if (w->ac && w->ac->data) {
+            sse *s = w->ac->data;
+            set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port,
+                      uv_strerror(status));
+            drop_connection(s);
+        }
+        return;
+    }
+    if (w->ac && (events & UV_READABLE)) redisAsyncHandleRead(w->ac);
+    if (w->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(w->ac);
+}
+
+static void watch_set(void *pd, int flag, bool on)
+{
+    sse_watch *w = pd;
+    w->events = on ? w->events | flag : w->events & ~flag;
+    if (w->events)
+        uv_poll_start(&w->poll, w->events, on_poll);
+    else
+        uv_poll_stop(&w->poll);
+}
+
+static void watch_add_read(void *pd) { watch_set(pd, UV_READABLE, true); }
+static void watch_del_read(void *pd) { watch_set(pd, UV_READABLE, false); }
+static void watch_add_write(void *pd) { watch_set(pd, UV_WRITABLE, true); }
+static void watch_del_write(void *pd) { watch_set(pd, UV_WRITABLE, false); }
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void watch_cleanup(void *pd)
+{
+    sse_watch *w = pd;
+    w->ac = NULL;
+    uv_close((uv_handle_t *)&w->poll, on_watch_closed);
+}
+
+static int watch_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    sse_watch *w = calloc(1, sizeof *w);
+    if (!w) return SL_ENOMEM;
+    if (uv_poll_init(loop, &w->poll, ac->c.fd) != 0) {
+        free(w);
+        return SL_EIO;
+    }
+    w->poll.data = w;
+    w->ac = ac;
+    ac->ev.data = w;
+    ac->ev.addRead = watch_add_read;
+    ac->ev.delRead = watch_del_read;
+    ac->ev.addWrite = watch_add_write;
+    ac->ev.delWrite = watch_del_write;
+    ac->ev.cleanup = watch_cleanup;
+    return 0;
+}
+
+/* ---- connection ------------------------------------------------------------------------------ */
+
+static void schedule_reconnect(sse *s)
+{
+    s->subscribed = false;
+    if (s->closing) return;
+    s->next_connect_ms = uv_now(s->loop) + s->backoff_ms;
+    s->backoff_ms = s->backoff_ms * 2 > SSE_BACKOFF_MAX_MS ? SSE_BACKOFF_MAX_MS : s->backoff_ms * 2;
+    rearm(s);
+}
+
+/* Inside a hiredis callback, hiredis defers the free until the callback returns. */
+static void drop_connection(sse *s)
+{
+    redisAsyncContext *ac = s->ac;
+    if (!ac) return;
+    s->ac = NULL;
+    s->subscribed = false;
+    ac->data = NULL; /* every callback ignores it from now on */
+    redisAsyncFree(ac);
+    schedule_reconnect(s);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    sse *s = ac->data;
+    if (!s || status == REDIS_OK) return;
+    set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port, ac->errstr);
+    ac->data = NULL; /* hiredis frees the context after this callback */
+    s->ac = NULL;
+    schedule_reconnect(s);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    sse *s = ac->data;
+    if (!s) return;
+    set_error(s, "connection to %s:%d lost: %s", s->cfg.host, s->cfg.port,
+              ac->errstr[0] ? ac->errstr : "closed");
+    ac->data = NULL;
+    s->ac = NULL;
+    schedule_reconnect(s);
+}
+
+static void on_auth(redisAsyncContext *ac, void *r, void *privdata)
+{
+    sse *s = ac->data;
+    redisReply *reply = r;
+    if (!s || (reply && reply->type != REDIS_REPLY_ERROR)) return;
+    set_error(s, "AUTH: %.150s", reply ? reply->str : "no reply");
+    drop_connection(s);
+}
+
+/* Every reply on the subscription: the confirmation, then ["message", channel, payload]. */
+static void on_sub(redisAsyncContext *ac, void *r, void *privdata)
+{
+    sse *s = ac->data;
+    redisReply *reply = r;
+    if (!s || !reply) return; /* a dropped context */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        set_error(s, "SUBSCRIBE: %.150s", reply->str);
+        drop_connection(s);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = reply->element[0]->str;
+    if (!strcmp(kind, "message") && reply->element[2]->type == REDIS_REPLY_STRING) {
+        fanout(s, reply->element[2]->str, reply->element[2]->len);
+    } else if (!strcmp(kind, "subscribe")) {
+        s->subscribed = true;
+        s->backoff_ms = SSE_BACKOFF_MIN_MS;
+        s->last_error[0] = 0;
+        if (s->ever_subscribed) s->st.reconnects++;
+        s->ever_subscribed = true;
+        rearm(s);
+    }
+}
+
+static void start_connect(sse *s)
+{
+    redisAsyncContext *ac = redisAsyncConnect(s->cfg.host, s->cfg.port);
+    if (!ac || ac->err) {
+        set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port,
+                  ac ? ac->errstr : "out of memory");
+        if (ac) redisAsyncFree(ac);
+        schedule_reconnect(s);
+        return;
+    }
+    if (watch_attach(ac, s->loop) != 0) {
+        set_error(s, "connect to %s:%d: cannot watch the socket", s->cfg.host, s->cfg.port);
+        redisAsyncFree(ac);
+        schedule_reconnect(s);
+        return;
+    }
+    redisEnableKeepAlive(&ac->c);
+    ac->data = s;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    s->ac = ac;
+    s->subscribed = false;
+    s->handshake_deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
+    int ok = REDIS_OK;
+    if (s->cfg.password) { /* argv keeps odd passwords intact */
+        const char *argv[3] = {"AUTH"};
+        size_t argl[3] = {4};
+        int argc = 1;
+        if (s->cfg.username) {
+            argv[argc] = s->cfg.username;
+            argl[argc++] = strlen(s->cfg.username);
+        }
+        argv[argc] = s->cfg.password;
+        argl[argc++] = strlen(s->cfg.password);
+        ok = redisAsyncCommandArgv(ac, on_auth, NULL, argc, argv, argl);
+    }
+    const char *argv[2] = {"SUBSCRIBE", s->cfg.channel};
+    size_t argl[2] = {9, strlen(s->cfg.channel)};
+    if (ok != REDIS_OK || redisAsyncCommandArgv(ac, on_sub, NULL, 2, argv, argl) != REDIS_OK) {
+        set_error(s, "connect to %s:%d: cannot queue SUBSCRIBE", s->cfg.host, s->cfg.port);
+        drop_connection(s);
+        return;
+    }
+    rearm(s);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    sse *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    if (s->ac && !s->subscribed && now >= s->handshake_deadline_ms) {
+        set_error(s, "subscribe on %s:%d: no answer within %u ms", s->cfg.host, s->cfg.port,
+                  s->cfg.timeout_ms);
+        drop_connection(s);
+    }
+    if (!s->ac && !s->closing && now >= s->next_connect_ms) start_connect(s);
+    if (now >= s->next_sweep_ms) {
+        sweep_keepalive(s, now);
+        s->next_sweep_ms = now + SSE_SWEEP_MS;
+    }
+    rearm(s);
+}
+
+/* ---- query parsing --------------------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes (and '+' = space) p[0..n) into a new NUL-terminated string. Returns SL_EUSAGE
+ * for a bad escape, a NUL byte or more than SSE_FILTER_MAX decoded bytes; SL_ENOMEM. */
+static int query_decode(const char *p, size_t n, char **out)
+{
+    char *d = malloc(n + 1);
+    if (!d) return SL_ENOMEM;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            int hi = i + 2 < n ? hexval(p[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(p[i + 2]) : -1;
+            if (lo < 0) {
+                free(d);
+                return SL_EUSAGE;
+            }
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (!ch) {
+            free(d);
+            return SL_EUSAGE;
+        }
+        d[o++] = ch;
+    }
+    d[o] = 0;
+    if (o > SSE_FILTER_MAX) {
+        free(d);
+        return SL_EUSAGE;
+    }
+    *out = d;
+    return 0;
+}
+
+static int parse_query(sse_client *cl, http_slice q)
+{
+    size_t i = 0;
+    while (i < q.n) {
+        size_t e = i;
+        while (e < q.n && q.p[e] != '&')
+            e++;
+        const char *eq = memchr(q.p + i, '=', e - i);
+        size_t kl = eq ? (size_t)(eq - (q.p + i)) : e - i;
+        const char *v = eq ? eq + 1 : q.p + e;
+        size_t vl = (size_t)(q.p + e - v);
+        for (int f = 0; f < F__COUNT; f++) {
+            if (strlen(filter_names[f]) != kl || memcmp(filter_names[f], q.p + i, kl)) continue;
+            free(cl->filter[f]);
+            cl->filter[f] = NULL;
+            int rc = query_decode(v, vl, &cl->filter[f]);
+            if (rc) return rc;
+        }
+        if (kl == 9 && !memcmp(q.p + i, "keepalive", 9)) {
+            char *end, buf[16];
+            if (!vl || vl >= sizeof buf) return SL_EUSAGE;
+            memcpy(buf, v, vl);
+            buf[vl] = 0;
+            long sec = strtol(buf, &end, 10);
+            if (*end || sec < 1 || sec > SSE_KEEPALIVE_MAX_S) return SL_EUSAGE;
+            cl->keepalive_ms = (uint64_t)sec * 1000;
+        }
+        i = e + 1;
+    }
+    return 0;
+}
+
+/* ---- public API ------------------------------------------------------------------------------ */
+
+int sse_new(uv_loop_t *loop, const sse_config *cfg, sse **out)
+{
+    static const sse_config defaults = {0};
+    if (!cfg) cfg = &defaults;
+    const char *channel = cfg->channel ? cfg->channel : AGG_DEFAULT_CHANNEL;
+    if (!*channel || strlen(channel) > SSE_CHANNEL_MAX) return SL_EUSAGE;
+    sse *s = calloc(1, sizeof *s);
+    if (!s) return SL_ENOMEM;
+    s->loop = loop;
+    s->cfg = *cfg;
+    const char *strs[] = {cfg->host ? cfg->host : "127.0.0.1", cfg->username, cfg->password,
+                          channel};
+    const char **dst[] = {&s->cfg.host, &s->cfg.username, &s->cfg.password, &s->cfg.channel};
+    enum { NSTR = sizeof strs / sizeof strs[0] };
+    size_t total = 1;
+    for (int i = 0; i < NSTR; i++)
+        total += strs[i] ? strlen(strs[i]) + 1 : 0;
+    if (!(s->strings = malloc(total))) {
+        free(s);
+        return SL_ENOMEM;
+    }
+    char *p = s->strings;
+    for (int i = 0; i < NSTR; i++) {
+        *dst[i] = NULL;
+        if (!strs[i]) continue;
+        size_t n = strlen(strs[i]) + 1;
+        memcpy(p, strs[i], n);
+        *dst[i] = p;
+        p += n;
+    }
+    if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
+    if (!s->cfg.port) s->cfg.port = 6379;
+    if (!s->cfg.max_clients) s->cfg.max_clients = 256;
+    if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = 15000;
+    if (!s->cfg.retry_ms) s->cfg.retry_ms = 2000;
+    if (!s->cfg.timeout_ms) s->cfg.timeout_ms = 2000;
+    s->backoff_ms = SSE_BACKOFF_MIN_MS;
+    uv_timer_init(loop, &s->timer);
+    s->timer.data = s;
+    start_connect(s);
+    *out = s;
+    return 0;
+}
+
+int sse_attach(sse *s, http_conn *c, const http_request *rq, const char *extra_headers)
+{
+    if (s->closing) return SL_EIO;
+    if (s->nclients >= s->cfg.max_clients) {
+        s->st.refused++;
+        return SL_ELIMIT;
+    }
+    sse_client *cl = calloc(1, sizeof *cl);
+    if (!cl) return SL_ENOMEM;
+    cl->s = s;
+    cl->c = c;
+    cl->keepalive_ms = s->cfg.keepalive_ms;
+    int rc = parse_query(cl, rq->query);
+    if (rc) {
+        for (int i = 0; i < F__COUNT; i++)
+            free(cl->filter[i]);
+        free(cl);
+        return rc;
+    }
+    char hdrs[1600];
+    int n = snprintf(hdrs, sizeof hdrs, "%sX-Accel-Buffering: no\r\n",
+                     extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof hdrs) hdrs[0] = 0;
+    rc = http_stream_start(c, hdrs, "text/event-stream; charset=utf-8", on_stream_closed, cl);
+    if (rc) { /* answered (503 while draining) or already gone: nothing to keep */
+        for (int i = 0; i < F__COUNT; i++)
+            free(cl->filter[i]);
+        free(cl);
+        return 0;
+    }
+    cl->next = s->clients;
+    if (s->clients) s->clients->prev = cl;
+    s->clients = cl;
+    s->nclients++;
+    for (int i = 0; i < F__COUNT; i++)
+        if (cl->filter[i]) {
+            s->nfiltered++;
+            break;
+        }
+    s->st.accepted++;
+    char first[48];
+    n = snprintf(first, sizeof first, "retry: %u\n\n", s->cfg.retry_ms);
+    uint64_t now = uv_now(s->loop);
+    client_write(s, cl, first, (size_t)n, now);
+    if (s->nclients == 1) {
+        s->next_sweep_ms = now + SSE_SWEEP_MS;
+        rearm(s);
+    }
+    return 0;
+}
+
+void sse_get_stats(const sse *s, sse_stats *out)
+{
+    *out = s->st;
+    out->clients = s->nclients;
+    out->subscribed = s->subscribed;
+}
+
+const char *sse_last_error(const sse *s)
+{
+    return s->last_error;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    sse *s = h->data;
+    void (*done)(void *) = s->close_done;
+    void *ud = s->close_ud;
+    free(s->frame);
+    free(s->strings);
+    free(s);
+    if (done) done(ud);
+}
+
+void sse_close(sse *s, void (*done)(void *ud), void *ud)
+{
+    if (s->closing) return;
+    s->closing = true;
+    s->close_done = done;
+    s->close_ud = ud;
+    while (s->clients) {
+        sse_client *cl = s->clients;
+        http_stream_end(cl->c); /* on_close will not fire for it */
+        client_free(s, cl);
+    }
+    drop_connection(s);
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
