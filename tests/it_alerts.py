@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""it_alerts.py - alerts end to end: a real `sluice serve` with a rules file and --alert-webhook
+pointing at a receiver in this test, driven by real HTTP traffic.
+
+Clean traffic first: the receiver must get nothing. Then a new unplanned event: exactly one
+unplanned_event alert (and none again for the same name, cooldown). Then a burst of invalid
+"Product Viewed" calls: exactly one violation_rate alert for that event. Every alert is also
+listed by GET /v1/alerts. (Silence needs a baseline of minutes; the engine test test_alert drives
+it with a fake clock.) argv[1] is the sluice binary; exit 77 when redis-server is missing."""
+import http.server
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "serve"))
+from harness import Checks, Serve, free_port, start_redis, tmpdir  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLAN = os.path.join(ROOT, "specs", "ecommerce.yaml")
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    got = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with Receiver.lock:
+            Receiver.got.append(json.loads(body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def alerts():
+    with Receiver.lock:
+        return list(Receiver.got)
+
+
+def wait_for(pred, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def viewed(valid, i):
+    props = {"product_id": f"p-{i}", "sku": "AO-JKT-310", "name": "Rain jacket",
+             "price": 89.0, "currency": "EUR"}
+    if not valid:
+        props["price"] = "89"  # string for a number
+    return {"type": "track", "event": "Product Viewed", "userId": f"u{i}", "properties": props}
+
+
+def main():
+    if not shutil.which("redis-server"):
+        print("SKIP: redis-server not installed")
+        return 77
+    binary = os.path.abspath(sys.argv[1])
+    t = Checks()
+    tmp = tmpdir()
+    redis_proc, rport, r = start_redis(tmp)
+    hport = free_port()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", hport), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    rules = os.path.join(tmp, "alerts.yaml")
+    with open(rules, "w") as f:
+        f.write("interval: 200ms\ncooldown: 10m\nrules:\n"
+                "  - alert: violation_rate\n    event: \"*\"\n    above: 50%\n"
+                "    window: 10s\n    min_events: 10\n"
+                "  - alert: unplanned_event\n")
+    s = None
+    try:
+        s = Serve(binary, ["--plan", PLAN, "--redis", f"redis://127.0.0.1:{rport}",
+                           "--workers", "2", "--alerts", rules,
+                           "--alert-webhook", f"http://127.0.0.1:{hport}/hook"], tmp)
+        # 1. clean traffic: no alert at all
+        for i in range(30):
+            st, _, body = s.post("/v1/track", viewed(True, i))
+            t.eq(st, 200, "valid event accepted")
+        time.sleep(1.5)
+        t.eq(alerts(), [], "clean traffic raises no alert")
+
+        # 2. a new unplanned event: one alert, once
+        ev = {"type": "track", "event": "Checkout Startd", "userId": "u1", "properties": {}}
+        for _ in range(3):
+            s.post("/v1/track", ev)
+        t.ok(wait_for(lambda: any(a.get("alert") == "unplanned_event" for a in alerts()), 10),
+             "unplanned_event alert delivered to the webhook")
+        time.sleep(1.0)
+        un = [a for a in alerts() if a.get("alert") == "unplanned_event"]
+        t.eq(len(un), 1, "exactly one unplanned_event alert (cooldown)")
+        if un:
+            t.eq(un[0].get("event"), "Checkout Startd", "alert names the event")
+            t.ok("Checkout Startd" in un[0].get("text", ""), "Slack-compatible text names it")
+
+        # 3. a violation spike on one planned event: one violation_rate alert
+        for i in range(40):
+            s.post("/v1/track", viewed(False, i))
+        t.ok(wait_for(lambda: any(a.get("alert") == "violation_rate" for a in alerts()), 10),
+             "violation_rate alert delivered")
+        time.sleep(1.0)
+        vr = [a for a in alerts() if a.get("alert") == "violation_rate"]
+        t.eq(len(vr), 1, "exactly one violation_rate alert")
+        if vr:
+            t.eq(vr[0].get("event"), "Product Viewed", "spike alert names the event")
+            t.ok(vr[0].get("value", 0) > 50, "rate above the threshold")
+        t.eq(len(alerts()), 2, "no other alerts")
+
+        # GET /v1/alerts lists what this process fired
+        st, _, body = s.request("GET", "/v1/alerts")
+        t.eq(st, 200, "GET /v1/alerts")
+        listed = json.loads(body).get("alerts", []) if st == 200 else []
+        t.eq(sorted(a["alert"] for a in listed), ["unplanned_event", "violation_rate"],
+             "/v1/alerts lists both")
+    except Exception as e:  # noqa: BLE001
+        t.ok(False, f"exception: {e}")
+    finally:
+        if s:
+            s.stop()
+        srv.shutdown()
+        redis_proc.terminate()
+        redis_proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
