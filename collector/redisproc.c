@@ -162,7 +162,7 @@ static void log_reason(const char *logpath, long from, char *buf, size_t cap)
             snprintf(buf, cap, "%s", hash + 3);
             warning = true;
         } else if (n && !warning) {
-            snprintf(buf, cap, "%s", line);
+            snprintf(buf, cap, "%.*s", (int)(cap > 1 ? cap - 1 : 0), line);
         }
     }
     fclose(f);
