@@ -15,6 +15,7 @@
  * Every command callback gets the agg as privdata and only counts, so dropped contexts are safe.
  * The agg is freed only from the timer's close callback, after every hiredis callback has run. */
 #include "agg.h"
+#include "redisuv.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 
 #define ROW_VOLUME (-1)
@@ -365,6 +365,15 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
     a->ever_ready = true;
 }
 
+/* The socket failed and hiredis kept the context: drop it now rather than wait. */
+static void on_socket_error(redisAsyncContext *ac, int status)
+{
+    agg *a = ac->data;
+    if (!a) return;
+    set_error(a, "connection to %s:%d: %s", a->cfg.host, a->cfg.port, uv_strerror(status));
+    drop_connection(a);
+}
+
 static void start_connect(agg *a)
 {
     redisAsyncContext *ac = redisAsyncConnect(a->cfg.host, a->cfg.port);
@@ -375,9 +384,8 @@ static void start_connect(agg *a)
         schedule_reconnect(a);
         return;
     }
-    if (redisLibuvAttach(ac, a->loop) != REDIS_OK) {
+    if (redisuv_attach(ac, a->loop, on_socket_error) != 0) {
         set_error(a, "connect to %s:%d: cannot watch the socket", a->cfg.host, a->cfg.port);
-        ac->ev.cleanup = NULL;
         redisAsyncFree(ac);
         schedule_reconnect(a);
         return;

@@ -12,6 +12,7 @@
  * webhook POST (webhook.c) and Redis PUBLISH (hiredis async with our own deadlines, since
  * hiredis 0.14 has none). */
 #include "alert.h"
+#include "redisuv.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -22,7 +23,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
@@ -747,6 +747,13 @@ static void pub_on_auth(redisAsyncContext *ac, void *r, void *privdata)
         a->cfg.log(a->cfg.log_ud, "alert: Redis AUTH failed for the alert publisher");
 }
 
+/* The socket failed and hiredis kept the context: drop it now rather than wait. */
+static void pub_on_socket_error(redisAsyncContext *ac, int status)
+{
+    alert *a = ac->data;
+    if (a) pub_drop(a);
+}
+
 static void pub_connect(alert *a)
 {
     redisAsyncContext *ac = redisAsyncConnect(a->cfg.redis_host, a->cfg.redis_port);
@@ -754,7 +761,7 @@ static void pub_connect(alert *a)
         pub_schedule_reconnect(a);
         return;
     }
-    if (ac->err || redisLibuvAttach(ac, a->loop) != REDIS_OK) {
+    if (ac->err || redisuv_attach(ac, a->loop, pub_on_socket_error) != 0) {
         redisAsyncFree(ac);
         pub_schedule_reconnect(a);
         return;

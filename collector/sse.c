@@ -19,6 +19,8 @@
  * marks the client `gone`; it stays on the list, skipped, until on_close. */
 #include "sse.h"
 
+#include "redisuv.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,77 +216,15 @@ static void fanout(sse *s, const char *p, size_t n)
     cJSON_Delete(msg);
 }
 
-/* ---- socket watcher: hiredis event hooks on a uv_poll_t ------------------------------------- */
-
-typedef struct {
-    redisAsyncContext *ac; /* NULL once hiredis cleaned up; the struct is freed on close */
-    uv_poll_t poll;
-    int events;
-} sse_watch;
-
 static void drop_connection(sse *s);
 
-static void on_poll(uv_poll_t *h, int status, int events)
+/* The socket failed and hiredis kept the context: drop it now rather than wait. */
+static void on_socket_error(redisAsyncContext *ac, int status)
 {
-    sse_watch *w = h->data;
-    if (status < 0) { /* POLLERR: libuv stopped the handle; let hiredis find the error */
-        if (w->ac) redisAsyncHandleRead(w->ac);
-        if (w->ac && w->ac->data) {
-            sse *s = w->ac->data;
-            set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port,
-                      uv_strerror(status));
-            drop_connection(s);
-        }
-        return;
-    }
-    if (w->ac && (events & UV_READABLE)) redisAsyncHandleRead(w->ac);
-    if (w->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(w->ac);
-}
-
-static void watch_set(void *pd, int flag, bool on)
-{
-    sse_watch *w = pd;
-    w->events = on ? w->events | flag : w->events & ~flag;
-    if (w->events)
-        uv_poll_start(&w->poll, w->events, on_poll);
-    else
-        uv_poll_stop(&w->poll);
-}
-
-static void watch_add_read(void *pd) { watch_set(pd, UV_READABLE, true); }
-static void watch_del_read(void *pd) { watch_set(pd, UV_READABLE, false); }
-static void watch_add_write(void *pd) { watch_set(pd, UV_WRITABLE, true); }
-static void watch_del_write(void *pd) { watch_set(pd, UV_WRITABLE, false); }
-
-static void on_watch_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void watch_cleanup(void *pd)
-{
-    sse_watch *w = pd;
-    w->ac = NULL;
-    uv_close((uv_handle_t *)&w->poll, on_watch_closed);
-}
-
-static int watch_attach(redisAsyncContext *ac, uv_loop_t *loop)
-{
-    sse_watch *w = calloc(1, sizeof *w);
-    if (!w) return SL_ENOMEM;
-    if (uv_poll_init(loop, &w->poll, ac->c.fd) != 0) {
-        free(w);
-        return SL_EIO;
-    }
-    w->poll.data = w;
-    w->ac = ac;
-    ac->ev.data = w;
-    ac->ev.addRead = watch_add_read;
-    ac->ev.delRead = watch_del_read;
-    ac->ev.addWrite = watch_add_write;
-    ac->ev.delWrite = watch_del_write;
-    ac->ev.cleanup = watch_cleanup;
-    return 0;
+    sse *s = ac->data;
+    if (!s) return;
+    set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port, uv_strerror(status));
+    drop_connection(s);
 }
 
 /* ---- connection ------------------------------------------------------------------------------ */
@@ -379,7 +319,7 @@ static void start_connect(sse *s)
         schedule_reconnect(s);
         return;
     }
-    if (watch_attach(ac, s->loop) != 0) {
+    if (redisuv_attach(ac, s->loop, on_socket_error) != 0) {
         set_error(s, "connect to %s:%d: cannot watch the socket", s->cfg.host, s->cfg.port);
         redisAsyncFree(ac);
         schedule_reconnect(s);
