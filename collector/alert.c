@@ -549,7 +549,7 @@ struct alert {
     _Atomic uint64_t notes_dropped;
     shard shards[ALERT_SHARDS];
 
-    pthread_mutex_t health_mu; /* also guards `recent` */
+    pthread_mutex_t health_mu;      /* also guards `recent` */
     char *recent[ALERT_RECENT_MAX]; /* fired alerts' JSON, a ring, newest at recent_head - 1 */
     size_t recent_head, recent_n;
     bool health_known, redis_up;
@@ -965,7 +965,8 @@ char *alert_recent_json(alert *a)
 {
     size_t cap = 32;
     pthread_mutex_lock(&a->health_mu);
-    for (size_t i = 0; i < a->recent_n; i++) cap += strlen(a->recent[i]) + 1;
+    for (size_t i = 0; i < a->recent_n; i++)
+        cap += strlen(a->recent[i]) + 1;
     char *out = malloc(cap);
     if (out) {
         size_t n = (size_t)snprintf(out, cap, "{\"alerts\":[");
@@ -1277,7 +1278,8 @@ static void alert_free(alert *a)
             c = next;
         }
     }
-    for (size_t i = 0; i < ALERT_RECENT_MAX; i++) free(a->recent[i]);
+    for (size_t i = 0; i < ALERT_RECENT_MAX; i++)
+        free(a->recent[i]);
     pthread_mutex_destroy(&a->health_mu);
     alert_rules_cleanup(&a->rules);
     free(a->cand);

@@ -120,7 +120,8 @@ static void on_spooled(void *ud, int status)
         if (o->fallback) d->st.fallback_events += o->n;
     } else {
         d->st.refused_events += o->n;
-        if (log_due(d)) dlog(d, "error", "spool write failed: %s; answering 503", sl_strerror(status));
+        if (log_due(d))
+            dlog(d, "error", "spool write failed: %s; answering 503", sl_strerror(status));
     }
     o->cb(o->ud, status);
     free(o);
@@ -319,7 +320,7 @@ static void replay_step(durable *d)
             return;
         }
         if (!d->rloaded) return; /* only pending appends: not durable yet */
-        if (!d->rn) {             /* only corrupt records: step over them */
+        if (!d->rn) {            /* only corrupt records: step over them */
             replay_done(d);
             return;
         }

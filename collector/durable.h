@@ -35,7 +35,7 @@
 typedef struct durable durable;
 
 typedef struct {
-    const char *spool_dir;   /* this worker's directory (DIR/worker-N); required */
+    const char *spool_dir;    /* this worker's directory (DIR/worker-N); required */
     uint64_t spool_max_bytes; /* 0 = spool default (256 MiB) */
     size_t replay_records;    /* records per replay group; default 500 */
     size_t replay_bytes;      /* bytes per replay group; default 1 MiB */

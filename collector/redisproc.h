@@ -2,8 +2,9 @@
  * when no --redis address is given, and stop it on exit.
  *
  * The child gets: bind 127.0.0.1, a free port (or the one asked for), dir = data_dir (created),
- * appendonly yes (appendfsync everysec), no RDB snapshots other than the default, logfile in data_dir.
- * redisproc_start returns only when the server answers PING (or fails with a clear message). */
+ * appendonly yes (appendfsync everysec), no RDB snapshots other than the default, logfile in
+ * data_dir. redisproc_start returns only when the server answers PING (or fails with a clear
+ * message). */
 #ifndef SL_REDISPROC_H
 #define SL_REDISPROC_H
 

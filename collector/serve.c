@@ -111,8 +111,8 @@ struct worker {
     sink *sink;
     durable *dur; /* sink + disk spool; NULL = no spool (Redis only) */
     ingest *ig;
-    observe_worker *ow; /* aggregation + dashboard endpoints */
-    sse *sse;           /* GET /v1/violations/stream; NULL once draining */
+    observe_worker *ow;    /* aggregation + dashboard endpoints */
+    sse *sse;              /* GET /v1/violations/stream; NULL once draining */
     _Atomic bool finished; /* set when the worker's loop has returned */
     metrics_worker m;
     uv_timer_t stats_timer, drain_timer;
@@ -618,9 +618,9 @@ static void handle_stream(worker *w, http_conn *c, const http_request *rq)
                     NULL, NULL);
     } else {
         reply_error(w, c, rq, METRICS_R_OTHER, 503,
-                    rc == SL_ELIMIT  ? "too many stream clients on this worker"
-                    : rc == SL_EIO ? "shutting down"
-                                   : "out of memory",
+                    rc == SL_ELIMIT ? "too many stream clients on this worker"
+                    : rc == SL_EIO  ? "shutting down"
+                                    : "out of memory",
                     rc == SL_ELIMIT ? "max_stream_clients" : NULL, w->srv->retry_after_hdr);
     }
 }
@@ -818,14 +818,11 @@ static int worker_open_spool(worker *w)
                 ? snprintf(dir, sizeof dir, "%s/worker-%d", c->spool_dir, w->id)
                 : snprintf(dir, sizeof dir, "%s/spool/worker-%d", c->data_dir, w->id);
     if (n < 0 || (size_t)n >= sizeof dir) return SL_EUSAGE;
-    durable_config dc = {.spool_dir = dir,
-                         .spool_max_bytes = c->spool_max_bytes,
-                         .log = durable_log,
-                         .log_ud = w};
+    durable_config dc = {
+        .spool_dir = dir, .spool_max_bytes = c->spool_max_bytes, .log = durable_log, .log_ud = w};
     int rc = durable_open(&w->loop, w->sink, &dc, &w->dur, err, sizeof err);
     if (rc == SL_ENOMEM) return rc;
-    if (rc)
-        slog("error", "worker %d: no disk spool (%s): 503 while Redis is down", w->id, err);
+    if (rc) slog("error", "worker %d: no disk spool (%s): 503 while Redis is down", w->id, err);
     return 0;
 }
 

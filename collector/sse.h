@@ -33,25 +33,25 @@
 typedef struct sse sse;
 
 typedef struct {
-    const char *host;       /* default "127.0.0.1" */
-    int port;               /* default 6379 */
-    const char *username;   /* ACL user or NULL */
-    const char *password;   /* or NULL */
-    const char *channel;    /* default AGG_DEFAULT_CHANNEL ("sluice:violations") */
-    size_t max_clients;     /* default 256 */
-    unsigned keepalive_ms;  /* default keep-alive interval, default 15000 */
-    unsigned retry_ms;      /* the reconnect advice sent first, default 2000 */
-    unsigned timeout_ms;    /* connect + AUTH/SUBSCRIBE deadline, default 2000 */
+    const char *host;      /* default "127.0.0.1" */
+    int port;              /* default 6379 */
+    const char *username;  /* ACL user or NULL */
+    const char *password;  /* or NULL */
+    const char *channel;   /* default AGG_DEFAULT_CHANNEL ("sluice:violations") */
+    size_t max_clients;    /* default 256 */
+    unsigned keepalive_ms; /* default keep-alive interval, default 15000 */
+    unsigned retry_ms;     /* the reconnect advice sent first, default 2000 */
+    unsigned timeout_ms;   /* connect + AUTH/SUBSCRIBE deadline, default 2000 */
 } sse_config;
 
 typedef struct {
-    uint64_t clients;     /* connected now */
-    uint64_t accepted;    /* streams started */
-    uint64_t refused;     /* sse_attach calls refused: max_clients reached */
-    uint64_t messages;    /* messages received from Redis */
-    uint64_t sent;        /* data frames queued to clients */
-    uint64_t dropped;     /* clients disconnected because they fell behind or a write failed */
-    uint64_t reconnects;  /* successful subscriptions after the first one */
+    uint64_t clients;    /* connected now */
+    uint64_t accepted;   /* streams started */
+    uint64_t refused;    /* sse_attach calls refused: max_clients reached */
+    uint64_t messages;   /* messages received from Redis */
+    uint64_t sent;       /* data frames queued to clients */
+    uint64_t dropped;    /* clients disconnected because they fell behind or a write failed */
+    uint64_t reconnects; /* successful subscriptions after the first one */
     bool subscribed;
 } sse_stats;
 

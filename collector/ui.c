@@ -12,11 +12,8 @@ static const struct {
     const char *path;
     const char *file;
 } ui_routes[] = {
-    {"/ui", "index.html"},
-    {"/ui/", "index.html"},
-    {"/ui/index.html", "index.html"},
-    {"/ui/app.js", "app.js"},
-    {"/ui/style.css", "style.css"},
+    {"/ui", "index.html"},    {"/ui/", "index.html"},         {"/ui/index.html", "index.html"},
+    {"/ui/app.js", "app.js"}, {"/ui/style.css", "style.css"},
 };
 
 static const ui_asset *asset_find(const char *file)

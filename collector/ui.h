@@ -35,7 +35,7 @@ int ui_lookup_n(const char *path, size_t path_len, const char **body, size_t *le
 
 /* ---- private: the generated table (collector/ui_assets.c), read only by ui.c -------------- */
 typedef struct {
-    const char *file;         /* name under collector/ui/ */
+    const char *file; /* name under collector/ui/ */
     const char *content_type;
     const char *body;
     size_t len;

@@ -1034,7 +1034,10 @@ const char *plan_get_version(const plan *p)
     return p->version;
 }
 
-size_t plan_event_count(const plan *p) { return p->nevents; }
+size_t plan_event_count(const plan *p)
+{
+    return p->nevents;
+}
 
 const char *plan_event_name(const plan *p, size_t i)
 {

@@ -45,11 +45,11 @@ bool sl_kind_is_warning(sl_kind k);
 
 typedef struct {
     sl_kind kind;
-    const char *keyword;          /* static string: "type", "required", ... */
-    char path[VIO_PATH_MAX];      /* JSON Pointer into the event, "" = the event itself */
-    char expected[VIO_TEXT_MAX];  /* e.g. "number", "[EUR, USD]", ">= 0"; may be empty */
-    char actual[VIO_TEXT_MAX];    /* truncated rendering of the offending value; may be empty */
-    char message[VIO_MSG_MAX];    /* human sentence */
+    const char *keyword;         /* static string: "type", "required", ... */
+    char path[VIO_PATH_MAX];     /* JSON Pointer into the event, "" = the event itself */
+    char expected[VIO_TEXT_MAX]; /* e.g. "number", "[EUR, USD]", ">= 0"; may be empty */
+    char actual[VIO_TEXT_MAX];   /* truncated rendering of the offending value; may be empty */
+    char message[VIO_MSG_MAX];   /* human sentence */
 } vio;
 
 typedef struct {
