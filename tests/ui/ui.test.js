@@ -164,7 +164,9 @@ async function main() {
     try {
       await btn.click({ timeout: 5000 });
       const exId = await btn.getAttribute('aria-controls');
-      const pre = await page.locator(`#${exId} pre`).first().textContent({ timeout: 5000 });
+      // Examples are newest first and two workers flush in either order: look at all of them.
+      await page.locator(`#${exId} pre`).first().waitFor({ timeout: 5000 });
+      const pre = (await page.locator(`#${exId} pre`).allTextContents()).join('\n');
       check(pre.includes(spec.example_contains) && pre.includes('\n  '),
             `example payload of ${first.event} expands, pretty-printed, with "${spec.example_contains}"`, pre.slice(0, 400));
       check((await btn.getAttribute('aria-expanded')) === 'true', 'example toggle sets aria-expanded');
