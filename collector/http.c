@@ -21,7 +21,6 @@
 #include <llhttp.h>
 
 #define HTTP_RBUF 16384
-#define HTTP_BODY_KEEP 65536 /* body buffers larger than this are freed after the request */
 #define HTTP_HNAME_MAX 40
 
 struct http_conn {
@@ -80,7 +79,7 @@ struct http_conn {
 
     char peer_ip[INET6_ADDRSTRLEN];
     size_t rpos, rlen;
-    char rbuf[HTTP_RBUF];
+    char *rbuf; /* HTTP_RBUF bytes from the server's pool while input is buffered, else NULL */
 };
 
 struct http_server {
@@ -101,7 +100,52 @@ struct http_server {
     http_stats stats;
     char date[64];
     uint64_t date_sec;
+    /* Idle connections hold no buffers: read and header buffers come from these free lists
+     * while a request is in progress (so memory follows active, not open, connections). */
+    struct pool_buf *rpool, *hpool;
+    size_t rpool_n, hpool_n;
 };
+
+/* ---- buffer pools ------------------------------------------------------------------------- */
+
+typedef struct pool_buf {
+    struct pool_buf *next;
+} pool_buf;
+
+#define HTTP_POOL_MAX 1024 /* buffers kept per list; beyond, freed */
+
+static char *pool_get(pool_buf **head, size_t *n, size_t size)
+{
+    if (*head) {
+        pool_buf *b = *head;
+        *head = b->next;
+        (*n)--;
+        return (char *)b;
+    }
+    return malloc(size < sizeof(pool_buf) ? sizeof(pool_buf) : size);
+}
+
+static void pool_put(pool_buf **head, size_t *n, char *p)
+{
+    if (!p) return;
+    if (*n >= HTTP_POOL_MAX) {
+        free(p);
+        return;
+    }
+    pool_buf *b = (pool_buf *)(void *)p;
+    b->next = *head;
+    *head = b;
+    (*n)++;
+}
+
+static void pool_free(pool_buf *b)
+{
+    while (b) {
+        pool_buf *next = b->next;
+        free(b);
+        b = next;
+    }
+}
 
 static void conn_process(http_conn *c);
 static void conn_close(http_conn *c);
@@ -245,6 +289,11 @@ static int count_header(http_conn *c, size_t len)
 static int on_message_begin(llhttp_t *p)
 {
     http_conn *c = p->data;
+    if (!c->hbuf) {
+        http_server *s = c->srv;
+        size_t cap = s->lim.max_header_bytes ? s->lim.max_header_bytes : 1;
+        if (!(c->hbuf = pool_get(&s->hpool, &s->hpool_n, cap))) return -1;
+    }
     c->in_message = true;
     c->hlen = c->header_bytes = 0;
     c->url_off = c->url_len = 0;
@@ -392,7 +441,8 @@ static void conn_free(http_conn *c)
         s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->stats.open--;
-    free(c->hbuf);
+    pool_put(&s->hpool, &s->hpool_n, c->hbuf);
+    pool_put(&s->rpool, &s->rpool_n, c->rbuf);
     free(c->body);
     free(c->obuf);
     free(c->sbuf);
@@ -425,6 +475,10 @@ static void conn_close(http_conn *c)
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     http_conn *c = (http_conn *)h;
+    if (!c->rbuf && !(c->rbuf = pool_get(&c->srv->rpool, &c->srv->rpool_n, HTTP_RBUF))) {
+        *buf = uv_buf_init(NULL, 0); /* UV_ENOBUFS: read stops until an answer frees memory */
+        return;
+    }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
     else if (c->rpos > 0) {
@@ -518,7 +572,11 @@ static void conn_process(http_conn *c)
     }
     c->in_process = false;
     if (c->closed || c->streaming) return;
-    if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
+    if (c->rpos == c->rlen) {
+        c->rpos = c->rlen = 0;
+        pool_put(&c->srv->rpool, &c->srv->rpool_n, c->rbuf); /* nothing buffered: give it back */
+        c->rbuf = NULL;
+    }
     if (c->close_after && !c->pending && !c->writing && !c->in_message) {
         conn_close(c);
         return;
@@ -550,10 +608,17 @@ static void after_write(http_conn *c)
     c->in_message = false;
     c->deadline =
         c->srv->lim.idle_timeout_ms ? uv_now(c->srv->loop) + c->srv->lim.idle_timeout_ms : 0;
-    if (c->bcap > HTTP_BODY_KEEP) {
-        free(c->body);
-        c->body = NULL;
-        c->bcap = 0;
+    /* The request is answered: its header and body buffers go (an idle connection holds
+     * nothing but its struct); the next request takes pooled ones. */
+    pool_put(&c->srv->hpool, &c->srv->hpool_n, c->hbuf);
+    c->hbuf = NULL;
+    free(c->body);
+    c->body = NULL;
+    c->bcap = 0;
+    if (!c->streaming) {
+        free(c->obuf);
+        c->obuf = NULL;
+        c->ocap = c->olen = 0;
     }
     if (c->handle_gone) {
         conn_free(c);
@@ -876,13 +941,7 @@ static void on_connection(uv_stream_t *ls, int status)
     http_server *s = ls->data;
     if (status < 0) return;
     http_conn *c = calloc(1, sizeof *c);
-    char *hb = c ? malloc(s->lim.max_header_bytes) : NULL;
-    if (!c || !hb) {
-        free(c); /* out of memory: the connection stays in the backlog */
-        free(hb);
-        return;
-    }
-    c->hbuf = hb;
+    if (!c) return; /* out of memory: the connection stays in the backlog */
     c->srv = s;
     uv_tcp_init(s->loop, &c->tcp);
     c->next = s->conns;
@@ -982,7 +1041,10 @@ static void on_listener_closed(uv_handle_t *h)
 
 static void on_sweep_closed(uv_handle_t *h)
 {
-    free(h->data);
+    http_server *s = h->data;
+    pool_free(s->rpool);
+    pool_free(s->hpool);
+    free(s);
 }
 
 void http_server_drain(http_server *s, void (*done)(void *ud), void *ud)
