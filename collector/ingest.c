@@ -1,11 +1,15 @@
 /* ingest.c - request body -> events -> plan check -> sink entries (see ingest.h).
  *
  * Two passes over the body: (1) a validating scanner with a depth bound, which reports the first
- * syntax error as line/column/byte; (2) non-validating member iteration over the now known-good
- * bytes, which splices each event into the output buffer member by member. Each finished event is
- * parsed once by cJSON (allocating from a per-worker arena) for plan_check. */
+ * syntax error as line/column/byte, and records where every object and array ends (the span
+ * table); (2) non-validating member iteration over the now known-good bytes, which splices each
+ * event into the output buffer member by member and jumps over nested values through the span
+ * table, so no byte of the body is scanned twice by pass 2 (strings excepted: memchr to the
+ * closing quote). Each finished event becomes a cJSON tree once, built straight from its bytes
+ * into a per-worker arena (cJSON_Parse only as a fallback), for plan_check. */
 #include "ingest.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,13 +119,26 @@ typedef struct {
     bool dec;
 } keyent;
 
+/* The extent of one object or array of the body, recorded by pass 1 in order of its opening byte,
+ * so pass 2 jumps over any container in O(log n) instead of re-scanning its bytes. */
+typedef struct {
+    size_t start, end; /* body offsets: the opening byte, one past the closing byte */
+} span;
+
 struct ingest {
     ingest_limits lim;
     jpath *path; /* max_depth entries */
     keyent *kt;  /* open addressing, power-of-two capacity, at most half full */
     size_t kt_cap, kt_n;
     uint32_t kt_gen;
+    keyent *ks; /* the keys of the objects open on the scanner's path, innermost last */
+    size_t ks_n, ks_cap;
     dbuf keydec; /* decoded keys that had escapes */
+    span *spans; /* this body's containers, sorted by start (pass 1 pushes them in that order) */
+    size_t nspans, capspans, span_hint;
+    bool spans_ok;     /* false after an allocation failure: pass 2 then scans instead */
+    const char *sbody; /* the body the spans describe */
+    size_t sbody_n;
     plan_ctx *pctx;
     arena *ar;
     vio_list vl;
@@ -173,7 +190,9 @@ void ingest_free(ingest *ig)
     free(ig->inflated.p);
     free(ig->path);
     free(ig->kt);
+    free(ig->ks);
     free(ig->keydec.p);
+    free(ig->spans);
     free(ig->refs);
     free(ig->entries);
     if (ig->zs_init) inflateEnd(&ig->zs);
@@ -341,10 +360,39 @@ static long hex4(const char *p)
 }
 
 /* A string: escapes checked, \\u0000 and unpaired surrogates refused, raw bytes valid UTF-8. */
+/* Non-zero when one of the 8 bytes of w is '"', '\\', a control character or >= 0x80: a byte the
+ * string scanner must look at (the usual SWAR "has zero byte / has less than" tests). */
+static inline uint64_t swar_special(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
+}
+
+/* Index of the first byte at or after i that is not plain printable ASCII (see swar_special), or
+ * n. */
+static size_t plain_run(const char *s, size_t i, size_t n)
+{
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t m = swar_special(w);
+        if (m) return i + (size_t)(__builtin_ctzll(m) >> 3); /* little-endian: lowest byte first */
+        i += 8;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    }
+    return i;
+}
+
 static int js_string(jscan *j)
 {
     j->i++; /* opening quote */
     while (j->i < j->n) {
+        j->i = plain_run(j->s, j->i, j->n);
+        if (j->i >= j->n) break;
         unsigned char c = (unsigned char)j->s[j->i];
         if (c == '"') {
             j->i++;
@@ -388,19 +436,21 @@ static int js_string(jscan *j)
     return js_fail(j, "unterminated string");
 }
 
-/* Appends the decoded bytes of a validated string's contents (p, n: between the quotes). */
-static void key_decode(dbuf *b, const char *p, size_t n)
+/* Writes the decoded bytes of a validated string's contents (p, n: between the quotes) to dst
+ * (room for n bytes: decoding never lengthens); returns their count. */
+static size_t str_decode(char *dst, const char *p, size_t n)
 {
+    size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] != '\\') {
-            db_putc(b, p[i]);
+            dst[o++] = p[i];
             continue;
         }
         char e = p[++i];
         if (e != 'u') {
             static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
             const char *f = strchr(from, e);
-            db_putc(b, f && e ? to[f - from] : e);
+            dst[o++] = f && e ? to[f - from] : e;
             continue;
         }
         unsigned long cp = (unsigned long)hex4(p + i + 1);
@@ -409,20 +459,30 @@ static void key_decode(dbuf *b, const char *p, size_t n)
             cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned long)hex4(p + i + 3) - 0xDC00);
             i += 6;
         }
-        char u[4];
-        size_t l;
-        if (cp < 0x80)
-            u[0] = (char)cp, l = 1;
-        else if (cp < 0x800)
-            u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 63)), l = 2;
-        else if (cp < 0x10000)
-            u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 63)),
-            u[2] = (char)(0x80 | (cp & 63)), l = 3;
-        else
-            u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 63)),
-            u[2] = (char)(0x80 | ((cp >> 6) & 63)), u[3] = (char)(0x80 | (cp & 63)), l = 4;
-        db_put(b, u, l);
+        if (cp < 0x80) {
+            dst[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            dst[o++] = (char)(0xC0 | cp >> 6);
+            dst[o++] = (char)(0x80 | (cp & 63));
+        } else if (cp < 0x10000) {
+            dst[o++] = (char)(0xE0 | cp >> 12);
+            dst[o++] = (char)(0x80 | ((cp >> 6) & 63));
+            dst[o++] = (char)(0x80 | (cp & 63));
+        } else {
+            dst[o++] = (char)(0xF0 | cp >> 18);
+            dst[o++] = (char)(0x80 | ((cp >> 12) & 63));
+            dst[o++] = (char)(0x80 | ((cp >> 6) & 63));
+            dst[o++] = (char)(0x80 | (cp & 63));
+        }
     }
+    return o;
+}
+
+/* Appends the decoded bytes of a validated string's contents (p, n: between the quotes). */
+static void key_decode(dbuf *b, const char *p, size_t n)
+{
+    if (!db_reserve(b, n)) return;
+    b->n += str_decode(b->p + b->n, p, n);
 }
 
 static const char *kt_bytes(const ingest *ig, const jscan *j, const keyent *e)
@@ -450,23 +510,13 @@ static bool kt_grow(ingest *ig, const jscan *j)
     return true;
 }
 
-/* Records key [ks, ke) (quotes included) of object obj; refuses a key the object already has,
- * comparing decoded text, so "a" and "\\u0061" are the same key. */
-static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj)
+/* Enters ne into the hash table; refuses it when the table holds the same key of the same object.
+ * raw/rn/ks: the key as written, for the error. */
+static int kt_insert(jscan *j, keyent ne, const char *raw, size_t rn, size_t ks)
 {
     ingest *ig = j->ig;
-    const char *raw = j->s + ks + 1;
-    size_t rn = ke - ks - 2;
-    keyent ne = {.off = ks + 1, .len = rn, .obj = obj, .gen = ig->kt_gen};
-    if (memchr(raw, '\\', rn)) {
-        ne.dec = true;
-        ne.off = ig->keydec.n;
-        key_decode(&ig->keydec, raw, rn);
-        if (ig->keydec.oom) return js_fail(j, "out of memory");
-        ne.len = ig->keydec.n - ne.off;
-    }
-    const char *kb = ne.dec ? ig->keydec.p + ne.off : raw;
-    uint32_t h = 2166136261u ^ obj * 0x9E3779B1u;
+    const char *kb = kt_bytes(ig, j, &ne);
+    uint32_t h = 2166136261u ^ ne.obj * 0x9E3779B1u;
     for (size_t k = 0; k < ne.len; k++)
         h = (h ^ (unsigned char)kb[k]) * 16777619u;
     ne.hash = h;
@@ -479,13 +529,59 @@ static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj)
             ig->kt_n++;
             return 0;
         }
-        if (e->hash == h && e->obj == obj && e->len == ne.len &&
+        if (e->hash == h && e->obj == ne.obj && e->len == ne.len &&
             !memcmp(kt_bytes(ig, j, e), kb, ne.len)) {
             j->dup_key = raw;
             j->dup_len = rn;
             return js_refuse(j, ks, "duplicate key");
         }
     }
+}
+
+/* Records key [ks, ke) (quotes included) of object obj, whose keys so far are
+ * ig->ks[kbase, ig->ks_n); refuses a key the object already has, comparing decoded text, so "a"
+ * and "\\u0061" are the same key. Small objects compare against their own few keys (cache-local);
+ * an object that grows past KEYS_LINEAR keys moves them into the hash table. */
+#define KEYS_LINEAR 24
+static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj, size_t kbase)
+{
+    ingest *ig = j->ig;
+    const char *raw = j->s + ks + 1;
+    size_t rn = ke - ks - 2;
+    keyent ne = {.off = ks + 1, .len = rn, .obj = obj, .gen = ig->kt_gen};
+    if (memchr(raw, '\\', rn)) {
+        ne.dec = true;
+        ne.off = ig->keydec.n;
+        key_decode(&ig->keydec, raw, rn);
+        if (ig->keydec.oom) return js_fail(j, "out of memory");
+        ne.len = ig->keydec.n - ne.off;
+    }
+    size_t have = ig->ks_n - kbase;
+    if (have < KEYS_LINEAR) {
+        const char *kb = kt_bytes(ig, j, &ne);
+        for (size_t k = kbase; k < ig->ks_n; k++) {
+            const keyent *e = &ig->ks[k];
+            if (e->len == ne.len && !memcmp(kt_bytes(ig, j, e), kb, ne.len)) {
+                j->dup_key = raw;
+                j->dup_len = rn;
+                return js_refuse(j, ks, "duplicate key");
+            }
+        }
+    } else {
+        if (have == KEYS_LINEAR) /* the object just outgrew the linear check */
+            for (size_t k = kbase; k < ig->ks_n; k++)
+                if (kt_insert(j, ig->ks[k], raw, rn, ks)) return -1;
+        if (kt_insert(j, ne, raw, rn, ks)) return -1;
+    }
+    if (ig->ks_n == ig->ks_cap) {
+        size_t cap = ig->ks_cap ? ig->ks_cap * 2 : 64;
+        keyent *nk = realloc(ig->ks, cap * sizeof *nk);
+        if (!nk) return js_fail(j, "out of memory");
+        ig->ks = nk;
+        ig->ks_cap = cap;
+    }
+    ig->ks[ig->ks_n++] = ne;
+    return 0;
 }
 
 static int js_number(jscan *j)
@@ -543,6 +639,29 @@ static int js_lit(jscan *j, const char *lit)
     return 0;
 }
 
+/* Records a container opening at body offset at; returns its slot (SIZE_MAX when not recorded). */
+static size_t span_open(ingest *ig, size_t at)
+{
+    if (!ig->spans_ok) return SIZE_MAX;
+    if (ig->nspans == ig->capspans) {
+        size_t cap = ig->capspans ? ig->capspans * 2 : 256;
+        span *ns = realloc(ig->spans, cap * sizeof *ns);
+        if (!ns) {
+            ig->spans_ok = false; /* pass 2 falls back to scanning */
+            return SIZE_MAX;
+        }
+        ig->spans = ns;
+        ig->capspans = cap;
+    }
+    ig->spans[ig->nspans] = (span){at, 0};
+    return ig->nspans++;
+}
+
+static void span_close(ingest *ig, size_t slot, size_t end)
+{
+    if (slot != SIZE_MAX && ig->spans_ok) ig->spans[slot].end = end;
+}
+
 static int js_value(jscan *j, size_t depth)
 {
     js_ws(j);
@@ -556,12 +675,16 @@ static int js_value(jscan *j, size_t depth)
         jpath *pe = &j->ig->path[depth];
         *pe = (jpath){.arr = c == '['};
         uint32_t obj = c == '{' ? ++j->objs : 0;
+        size_t kbase = j->ig->ks_n; /* this object's keys start here */
+        size_t sp = span_open(j->ig, j->i);
         j->depth = depth + 1;
         j->i++;
         js_ws(j);
         if (j->i < j->n && j->s[j->i] == close) {
             j->i++;
             j->depth = depth;
+            j->ig->ks_n = kbase;
+            span_close(j->ig, sp, j->i);
             return 0;
         }
         for (;;) {
@@ -571,7 +694,7 @@ static int js_value(jscan *j, size_t depth)
                 if (j->i >= j->n) return js_fail(j, "unexpected end of input");
                 if (j->s[j->i] != '"') return js_fail(j, "expected a string key");
                 size_t ks = j->i;
-                if (js_string(j) || js_key_unique(j, ks, j->i, obj)) return -1;
+                if (js_string(j) || js_key_unique(j, ks, j->i, obj, kbase)) return -1;
                 pe->k = j->s + ks + 1;
                 pe->kn = j->i - ks - 2;
                 js_ws(j);
@@ -589,6 +712,8 @@ static int js_value(jscan *j, size_t depth)
             if (j->s[j->i] == close) {
                 j->i++;
                 j->depth = depth;
+                j->ig->ks_n = kbase;
+                span_close(j->ig, sp, j->i);
                 return 0;
             }
             return js_fail(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
@@ -662,6 +787,7 @@ typedef struct {
 typedef struct {
     const char *s;
     size_t n, i;
+    ingest *ig; /* its span table skips containers */
 } iter;
 
 typedef struct {
@@ -670,12 +796,47 @@ typedef struct {
     slice val;
 } member;
 
-/* v: an object or array value slice. */
-static void it_init(iter *it, slice v)
+/* v: an object or array value slice of the body pass 1 scanned. */
+static void it_init(iter *it, ingest *ig, slice v)
 {
     it->s = v.p;
     it->n = v.n;
     it->i = 1;
+    it->ig = ig;
+}
+
+/* The end (one past the closing byte) of the container opening at p, from pass 1's span table,
+ * or NULL when p is not one it recorded. Lookups mostly walk forward: try the slot after the last
+ * hit first, then binary search. */
+static const char *span_end(ingest *ig, const char *p)
+{
+    if (!ig->spans_ok || p < ig->sbody || p >= ig->sbody + ig->sbody_n) return NULL;
+    size_t off = (size_t)(p - ig->sbody), k = ig->span_hint + 1;
+    if (k >= ig->nspans || ig->spans[k].start != off) {
+        size_t lo = 0, hi = ig->nspans;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (ig->spans[mid].start < off)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo >= ig->nspans || ig->spans[lo].start != off) return NULL;
+        k = lo;
+    }
+    ig->span_hint = k;
+    return ig->spans[k].end ? ig->sbody + ig->spans[k].end : NULL;
+}
+
+/* Like sk_value, for a value inside the iterated slice. */
+static size_t it_skip(const iter *it, size_t i)
+{
+    char c = it->s[i];
+    if (c == '{' || c == '[') {
+        const char *e = span_end(it->ig, it->s + i);
+        if (e && e <= it->s + it->n) return (size_t)(e - it->s);
+    }
+    return sk_value(it->s, it->n, i);
 }
 
 static bool it_next_member(iter *it, member *m)
@@ -687,7 +848,7 @@ static bool it_next_member(iter *it, member *m)
     size_t ke = sk_value(it->s, it->n, i);
     i = sk_ws(it->s, it->n, ke);
     i = sk_ws(it->s, it->n, i + 1); /* ':' */
-    size_t ve = sk_value(it->s, it->n, i);
+    size_t ve = it_skip(it, i);
     m->key.p = it->s + ks + 1;
     m->key.n = ke - ks - 2;
     m->val.p = it->s + i;
@@ -703,7 +864,7 @@ static bool it_next_item(iter *it, slice *v)
     size_t i = sk_ws(it->s, it->n, it->i);
     if (i < it->n && it->s[i] == ',') i = sk_ws(it->s, it->n, i + 1);
     if (i >= it->n || it->s[i] == ']') return false;
-    size_t e = sk_value(it->s, it->n, i);
+    size_t e = it_skip(it, i);
     v->p = it->s + i;
     v->n = e - i;
     it->i = e;
@@ -721,15 +882,204 @@ static bool is_object(slice v)
     return v.n && v.p[0] == '{';
 }
 
-static bool obj_has_key(slice obj, slice key)
+static bool obj_has_key(ingest *ig, slice obj, slice key)
 {
     if (!is_object(obj)) return false;
     iter it;
     member m;
-    it_init(&it, obj);
+    it_init(&it, ig, obj);
     while (it_next_member(&it, &m))
         if (m.key.n == key.n && !memcmp(m.key.p, key.p, key.n)) return true;
     return false;
+}
+
+/* ---- the event's cJSON tree ------------------------------------------------------------- */
+
+/* A built event is valid JSON (members copied from the checked body plus our own text), so its
+ * tree is built here directly, from the arena, instead of by cJSON_Parse: one pass, no literal
+ * probing before every value, no per-node hook calls. The tree is exactly what cJSON 1.7 builds
+ * (node types, valueint saturation, strtod numbers, child->prev = last child). Anything outside
+ * that fast path (a number longer than cJSON's 63-character buffer, nesting past cJSON's limit,
+ * an unexpected byte) returns NULL and the caller falls back to cJSON_ParseWithLength, so the
+ * result never differs. */
+
+#define TREE_MAX_DEPTH 1000 /* cJSON's CJSON_NESTING_LIMIT */
+
+typedef struct {
+    const char *s;
+    size_t n, i;
+    arena *ar;
+    int depth;
+} tree_in;
+
+static void tree_ws(tree_in *t)
+{
+    while (t->i < t->n) {
+        char c = t->s[t->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        t->i++;
+    }
+}
+
+static cJSON *tree_node(tree_in *t)
+{
+    cJSON *x = arena_alloc(t->ar, sizeof *x);
+    if (x) memset(x, 0, sizeof *x);
+    return x;
+}
+
+/* Index of the first '"' or '\\' at or after i, or n. */
+static size_t quote_run(const char *s, size_t i, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        uint64_t m = (((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+        if (m) return i + (size_t)(__builtin_ctzll(m) >> 3);
+        i += 8;
+    }
+    while (i < n && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
+/* t->i at the opening quote; returns the decoded, NUL-terminated contents (arena) or NULL. */
+static char *tree_string(tree_in *t)
+{
+    size_t a = ++t->i, i = a;
+    bool esc = false;
+    for (;;) {
+        i = quote_run(t->s, i, t->n);
+        if (i >= t->n) return NULL;
+        if (t->s[i] == '"') break;
+        esc = true;
+        if (i + 2 >= t->n) return NULL;
+        i += 2; /* the escaped character (a \\u's hex digits are neither '"' nor '\\') */
+    }
+    size_t rn = i - a;
+    char *d = arena_alloc(t->ar, rn + 1);
+    if (!d) return NULL;
+    size_t dn = esc ? str_decode(d, t->s + a, rn) : (memcpy(d, t->s + a, rn), rn);
+    d[dn] = 0;
+    t->i = i + 1;
+    return d;
+}
+
+static bool tree_value(tree_in *t, cJSON *x);
+
+static bool tree_container(tree_in *t, cJSON *x, bool obj)
+{
+    if (++t->depth > TREE_MAX_DEPTH) return false;
+    char close = obj ? '}' : ']';
+    cJSON *head = NULL, *last = NULL;
+    t->i++;
+    tree_ws(t);
+    if (t->i < t->n && t->s[t->i] == close) {
+        t->i++;
+    } else {
+        for (;;) {
+            cJSON *m = tree_node(t);
+            if (!m) return false;
+            if (obj) {
+                tree_ws(t);
+                if (t->i >= t->n || t->s[t->i] != '"') return false;
+                if (!(m->string = tree_string(t))) return false;
+                tree_ws(t);
+                if (t->i >= t->n || t->s[t->i] != ':') return false;
+                t->i++;
+            }
+            if (!tree_value(t, m)) return false;
+            if (last) {
+                last->next = m;
+                m->prev = last;
+            } else {
+                head = m;
+            }
+            last = m;
+            tree_ws(t);
+            if (t->i >= t->n) return false;
+            if (t->s[t->i] == ',') {
+                t->i++;
+                continue;
+            }
+            if (t->s[t->i] != close) return false;
+            t->i++;
+            break;
+        }
+    }
+    if (head) head->prev = last;
+    x->type = obj ? cJSON_Object : cJSON_Array;
+    x->child = head;
+    t->depth--;
+    return true;
+}
+
+static bool tree_number(tree_in *t, cJSON *x)
+{
+    char buf[64]; /* cJSON reads at most 63 characters */
+    size_t k = 0;
+    while (t->i + k < t->n && k < sizeof buf) {
+        char c = t->s[t->i + k];
+        if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'))
+            break;
+        buf[k++] = c;
+    }
+    if (k == 0 || k >= sizeof buf) return false;
+    buf[k] = 0;
+    char *end;
+    double d = strtod(buf, &end);
+    if (end != buf + k) return false;
+    x->valuedouble = d;
+    x->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+    x->type = cJSON_Number;
+    t->i += k;
+    return true;
+}
+
+static bool tree_lit(tree_in *t, const char *lit, size_t l)
+{
+    if (t->n - t->i < l || memcmp(t->s + t->i, lit, l)) return false;
+    t->i += l;
+    return true;
+}
+
+static bool tree_value(tree_in *t, cJSON *x)
+{
+    tree_ws(t);
+    if (t->i >= t->n) return false;
+    switch (t->s[t->i]) {
+    case '{':
+        return tree_container(t, x, true);
+    case '[':
+        return tree_container(t, x, false);
+    case '"':
+        x->type = cJSON_String;
+        return (x->valuestring = tree_string(t)) != NULL;
+    case 't':
+        x->type = cJSON_True;
+        x->valueint = 1;
+        return tree_lit(t, "true", 4);
+    case 'f':
+        x->type = cJSON_False;
+        return tree_lit(t, "false", 5);
+    case 'n':
+        x->type = cJSON_NULL;
+        return tree_lit(t, "null", 4);
+    default:
+        return tree_number(t, x);
+    }
+}
+
+/* The tree of the event text s[0, n), allocated from ar; NULL when the fast path does not apply. */
+static cJSON *tree_build(arena *ar, const char *s, size_t n)
+{
+    tree_in t = {s, n, 0, ar, 0};
+    cJSON *x = tree_node(&t);
+    if (!x || !tree_value(&t, x)) return NULL;
+    tree_ws(&t);
+    return t.i == n ? x : NULL;
 }
 
 /* ---- building one event ----------------------------------------------------------------- */
@@ -761,7 +1111,7 @@ static void emit_merged(ingest *ig, slice item, slice shared, const char *ip, bu
     member m;
     db_putc(o, '{');
     if (is_object(item)) {
-        it_init(&it, item);
+        it_init(&it, ig, item);
         while (it_next_member(&it, &m)) {
             put_sep(o, &count);
             db_put(o, m.raw.p, m.raw.n);
@@ -769,9 +1119,9 @@ static void emit_merged(ingest *ig, slice item, slice shared, const char *ip, bu
         }
     }
     if (is_object(shared)) {
-        it_init(&it, shared);
+        it_init(&it, ig, shared);
         while (it_next_member(&it, &m)) {
-            if (obj_has_key(item, m.key)) continue;
+            if (obj_has_key(ig, item, m.key)) continue;
             put_sep(o, &count);
             db_put(o, m.raw.p, m.raw.n);
             if (key_is(m.key, "ip")) ip_seen = true;
@@ -800,7 +1150,7 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
     member m;
     memset(bt, 0, sizeof *bt);
     db_putc(o, '{');
-    it_init(&it, item);
+    it_init(&it, ig, item);
     while (it_next_member(&it, &m)) {
         if (key_is(m.key, "writeKey")) continue;
         if (type && key_is(m.key, "type")) continue;
@@ -919,7 +1269,11 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
     arena_reset(ig->ar);
     arena *prev = arena_set_current(ig->ar);
     int rc = 0;
-    cJSON *ev = cJSON_ParseWithLength(ig->out.p + start, len);
+    cJSON *ev = tree_build(ig->ar, ig->out.p + start, len);
+    if (!ev) {
+        arena_reset(ig->ar);
+        ev = cJSON_ParseWithLength(ig->out.p + start, len);
+    }
     if (!ev) {
         rc = SL_ENOMEM;
         goto out;
@@ -1106,8 +1460,14 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
         ig->kt_gen = 1;
     }
     ig->kt_n = 0;
+    ig->ks_n = 0;
     ig->keydec.n = 0;
     ig->keydec.oom = false;
+    ig->nspans = 0;
+    ig->span_hint = 0;
+    ig->spans_ok = true;
+    ig->sbody = rq->body;
+    ig->sbody_n = rq->len;
     if (js_value(&j, 0) == 0) {
         js_ws(&j);
         if (j.i != j.n) js_fail(&j, "unexpected data after the JSON value");
@@ -1139,7 +1499,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     batch_shared bs = {{0}, {0}};
     iter it;
     member m;
-    it_init(&it, body);
+    it_init(&it, ig, body);
     while (it_next_member(&it, &m)) {
         if (key_is(m.key, "writeKey") && m.val.p[0] == '"') {
             res->write_key = m.val.p + 1;
@@ -1168,7 +1528,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
         iter bi;
         slice item;
         size_t count = 0;
-        it_init(&bi, batch);
+        it_init(&bi, ig, batch);
         while (it_next_item(&bi, &item))
             count++;
         if (count > ig->lim.max_batch_events) {
@@ -1177,7 +1537,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
                       ig->lim.max_batch_events);
             return 0;
         }
-        it_init(&bi, batch);
+        it_init(&bi, ig, batch);
         long idx = 0;
         while (!rc && !res->status && it_next_item(&bi, &item)) {
             if (!is_object(item)) {

@@ -5,7 +5,7 @@
  * Promises: the body is checked once by a bounded validating scanner (depth, sizes, error position
  * as line/column/byte + JSON Pointer) which also refuses what parsers read differently: invalid
  * UTF-8, \u0000 and unpaired surrogates, duplicate keys (decoded names, any depth) and numbers
- * beyond a double; every event is parsed by cJSON once, for the plan check. Each stored
+ * beyond a double; every event is parsed once (into a cJSON tree), for the plan check. Each stored
  * event keeps the original bytes of every member; only added or merged members are new text
  * (type from the path, messageId, receivedAt, batch-level context/integrations merged into the
  * item's as Segment does, context.ip; writeKey is dropped). Entries, strings and the report borrow

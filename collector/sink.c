@@ -81,6 +81,8 @@ struct sink {
     size_t inflight; /* XADDs sent and not yet replied to */
     sink_stats st;
     char last_error[200];
+    char *cmd; /* RESP text of the XADD being queued (reused; hiredis copies it) */
+    size_t cmd_cap;
 };
 
 static void set_error(sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -652,6 +654,43 @@ void sink_get_stats(const sink *s, sink_stats *out)
     out->inflight = s->inflight;
 }
 
+/* Formats argv as one RESP command (*N, then $len + bytes per argument) into s->cmd; returns its
+ * length, or 0 when the buffer could not grow. */
+static size_t resp_format(sink *s, int argc, const char *const *argv, const size_t *argl)
+{
+    size_t need = 16;
+    for (int i = 0; i < argc; i++)
+        need += argl[i] + 24; /* '$', up to 20 digits, two CRLFs */
+    if (need > s->cmd_cap) {
+        size_t cap = s->cmd_cap ? s->cmd_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *np = realloc(s->cmd, cap);
+        if (!np) return 0;
+        s->cmd = np;
+        s->cmd_cap = cap;
+    }
+    char *w = s->cmd;
+    w += sprintf(w, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        char digits[24];
+        size_t nd = 0, v = argl[i];
+        do
+            digits[nd++] = (char)('0' + v % 10);
+        while (v /= 10);
+        *w++ = '$';
+        while (nd)
+            *w++ = digits[--nd];
+        *w++ = '\r';
+        *w++ = '\n';
+        memcpy(w, argv[i], argl[i]);
+        w += argl[i];
+        *w++ = '\r';
+        *w++ = '\n';
+    }
+    return (size_t)(w - s->cmd);
+}
+
 int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, void *ud)
 {
     if (n == 0 || !cb) return SL_EUSAGE;
@@ -690,8 +729,10 @@ int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, vo
             ARG(e->message_id, e->message_id_len);
         }
 #undef ARG
-        /* hiredis copies the arguments into its output buffer before returning. */
-        if (redisAsyncCommandArgv(s->ac, on_reply, g, argc, argv, argl) != REDIS_OK) {
+        /* The command as RESP, formatted here (hiredis's argv path formats through sdscatfmt);
+         * hiredis copies it into its output buffer before returning. */
+        size_t len = resp_format(s, argc, argv, argl);
+        if (!len || redisAsyncFormattedCommand(s->ac, on_reply, g, s->cmd, len) != REDIS_OK) {
             g->status = SL_ENOMEM; /* the context is healthy (ready), so only memory is left */
             break;
         }
@@ -719,6 +760,7 @@ static void on_timer_closed(uv_handle_t *h)
         free(g);
     }
     free(s->strings);
+    free(s->cmd);
     free(s);
     if (done) done(ud);
 }

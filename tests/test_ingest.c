@@ -178,6 +178,33 @@ int main(void)
     CHECK_INT(r.status, 400);
     CHECK_INT(run(ig, p, INGEST_TRACK, "{} {}", false, &r), 0);
     CHECK_INT(r.status, 400);
+
+    /* Duplicate keys are refused, in small objects (compared in place) and in objects past 24
+     * keys (the hash table path), with and without escapes ("\u0061" is "a"). */
+    {
+        char big[2048];
+        size_t n = (size_t)snprintf(big, sizeof big, "{\"userId\":\"u\",\"properties\":{");
+        for (int k = 0; k < 30; k++)
+            n += (size_t)snprintf(big + n, sizeof big - n, "\"k%d\":%d,", k, k);
+        snprintf(big + n, sizeof big - n, "\"k7\":1}}");
+        CHECK_INT(run(ig, p, INGEST_TRACK, big, false, &r), 0);
+        CHECK_INT(r.status, 400);
+        CHECK(strstr(r.error, "k7") != NULL);
+        n = (size_t)snprintf(big, sizeof big, "{\"userId\":\"u\",\"properties\":{");
+        for (int k = 0; k < 30; k++)
+            n += (size_t)snprintf(big + n, sizeof big - n, "\"k%d\":%d,", k, k);
+        snprintf(big + n, sizeof big - n, "\"k\\u0031\":1}}"); /* "k\u0031" is "k1" */
+        CHECK_INT(run(ig, p, INGEST_TRACK, big, false, &r), 0);
+        CHECK_INT(r.status, 400);
+        n = (size_t)snprintf(big, sizeof big, "{\"userId\":\"u\",\"properties\":{");
+        for (int k = 0; k < 30; k++)
+            n += (size_t)snprintf(big + n, sizeof big - n, "%s\"k%d\":%d", k ? "," : "", k, k);
+        snprintf(big + n, sizeof big - n, "}}"); /* 30 distinct keys: fine */
+        CHECK_INT(run(ig, p, INGEST_TRACK, big, false, &r), 0);
+        CHECK_INT(r.status, 0);
+        CHECK_INT(run(ig, p, INGEST_TRACK, "{\"a\":1,\"\\u0061\":2}", false, &r), 0);
+        CHECK_INT(r.status, 400);
+    }
     CHECK_INT(run(ig, p, INGEST_TRACK, "", false, &r), 0);
     CHECK_INT(r.status, 400);
     CHECK_INT(run(ig, p, INGEST_TRACK, "[]", false, &r), 0);

@@ -2133,8 +2133,9 @@ static bool json_eq(const cJSON *a, const cJSON *b)
     case cJSON_Number:
         return a->valuedouble == b->valuedouble;
     case cJSON_String:
-    case cJSON_Raw:
-        return strcmp(a->valuestring, b->valuestring) == 0;
+    case cJSON_Raw: /* the first byte settles most enum misses without a call */
+        return a->valuestring[0] == b->valuestring[0] &&
+               strcmp(a->valuestring, b->valuestring) == 0;
     case cJSON_Array: {
         const cJSON *x = a->child, *y = b->child;
         for (; x && y; x = x->next, y = y->next)
@@ -2322,16 +2323,23 @@ static int v_quiet(run *r, int32_t si, const cJSON *x, long ann)
 /* Index (relative to p0) of the property entry named k, or -1. */
 static int32_t props_lookup(const schema_prog *p, const sprops *pr, const char *k)
 {
-    size_t n = strlen(k);
+    size_t n;
     if (pr->hn) {
+        /* str_hash and strlen in one pass over the key */
+        uint32_t hk = 2166136261u;
+        const unsigned char *u = (const unsigned char *)k;
+        for (; *u; u++)
+            hk = (hk ^ *u) * 16777619u;
+        n = (size_t)(u - (const unsigned char *)k);
         uint32_t mask = (uint32_t)pr->hn - 1;
-        for (uint32_t h = str_hash(k, n) & mask;; h = (h + 1) & mask) {
+        for (uint32_t h = hk & mask;; h = (h + 1) & mask) {
             int32_t i = p->ints[pr->h0 + (int32_t)h];
             if (i < 0) return -1;
             const sstr *s = &p->strs[p->named[pr->p0 + i].key];
             if (s->len == n && memcmp(s->s, k, n) == 0) return i;
         }
     }
+    n = strlen(k);
     for (int32_t i = 0; i < pr->np; i++) {
         const sstr *s = &p->strs[p->named[pr->p0 + i].key];
         if (s->len == n && s->s[0] == k[0] && memcmp(s->s, k, n) == 0) return i;
