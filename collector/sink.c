@@ -37,6 +37,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "redisuv.h"
 #include "sl_err.h"
 
 #define SINK_BACKOFF_MIN_MS 50
@@ -334,105 +335,16 @@ static void send_heartbeat(sink *s)
     group_link(s, g);
 }
 
-/* ---- socket watcher: hiredis event hooks on a uv_poll_t ------------------------------------- */
-
-typedef struct {
-    redisAsyncContext *ac; /* NULL once hiredis cleaned up; the struct is freed on close */
-    uv_poll_t poll;
-    int events;
-} sink_watch;
-
 static void drop_connection(sink *s);
 
-static void watch_update(sink_watch *w);
-
-static void on_poll(uv_poll_t *h, int status, int events)
+/* The socket failed (reset, refused) and hiredis kept the context: drop it now rather than wait
+ * for the deadline (redisuv.h says why the stock adapter never tells us). */
+static void on_socket_error(redisAsyncContext *ac, int status)
 {
-    sink_watch *w = h->data;
-    if (status < 0) {
-        /* POLLERR (reset, refused): libuv stopped the handle. A read makes hiredis find the socket
-         * error itself (connect failure or ECONNRESET) and tear the context down. */
-        if (w->ac) redisAsyncHandleRead(w->ac);
-        if (w->ac) { /* it did not: drop it ourselves rather than wait for the deadline */
-            sink *s = w->ac->data;
-            if (s) {
-                set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port,
-                          uv_strerror(status));
-                drop_connection(s);
-            }
-        }
-        return;
-    }
-    if (w->ac && (events & UV_READABLE)) redisAsyncHandleRead(w->ac);
-    if (w->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(w->ac);
-}
-
-static void watch_update(sink_watch *w)
-{
-    if (w->events)
-        uv_poll_start(&w->poll, w->events, on_poll);
-    else
-        uv_poll_stop(&w->poll);
-}
-
-static void watch_add_read(void *pd)
-{
-    sink_watch *w = pd;
-    w->events |= UV_READABLE;
-    watch_update(w);
-}
-
-static void watch_del_read(void *pd)
-{
-    sink_watch *w = pd;
-    w->events &= ~UV_READABLE;
-    watch_update(w);
-}
-
-static void watch_add_write(void *pd)
-{
-    sink_watch *w = pd;
-    w->events |= UV_WRITABLE;
-    watch_update(w);
-}
-
-static void watch_del_write(void *pd)
-{
-    sink_watch *w = pd;
-    w->events &= ~UV_WRITABLE;
-    watch_update(w);
-}
-
-static void on_watch_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-/* hiredis is about to close the fd and free the context. */
-static void watch_cleanup(void *pd)
-{
-    sink_watch *w = pd;
-    w->ac = NULL;
-    uv_close((uv_handle_t *)&w->poll, on_watch_closed);
-}
-
-static int watch_attach(redisAsyncContext *ac, uv_loop_t *loop)
-{
-    sink_watch *w = calloc(1, sizeof *w);
-    if (!w) return SL_ENOMEM;
-    if (uv_poll_init(loop, &w->poll, ac->c.fd) != 0) {
-        free(w);
-        return SL_EIO;
-    }
-    w->poll.data = w;
-    w->ac = ac;
-    ac->ev.data = w;
-    ac->ev.addRead = watch_add_read;
-    ac->ev.delRead = watch_del_read;
-    ac->ev.addWrite = watch_add_write;
-    ac->ev.delWrite = watch_del_write;
-    ac->ev.cleanup = watch_cleanup;
-    return 0;
+    sink *s = ac->data;
+    if (!s) return;
+    set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port, uv_strerror(status));
+    drop_connection(s);
 }
 
 /* ---- connection ------------------------------------------------------------------------------ */
@@ -519,7 +431,7 @@ static void start_connect(sink *s)
         schedule_reconnect(s);
         return;
     }
-    if (watch_attach(ac, s->loop) != 0) {
+    if (redisuv_attach(ac, s->loop, on_socket_error) != 0) {
         set_error(s, "connect to %s:%d: cannot watch the socket", s->cfg.host, s->cfg.port);
         redisAsyncFree(ac);
         schedule_reconnect(s);
