@@ -216,6 +216,15 @@ def test_outage(binary, load_bin, redis_exe, tmp):
               f"through the spool ({m.get('sluice_spool_fallback_events_total')} after a sink "
               f"failure), {m.get('sluice_spool_replayed_total')} replayed; {len(ids)} stream "
               f"entries, {dups} duplicates", flush=True)
+        # Backpressure: a hung and then dead Redis must not make memory grow with the load
+        # (in-flight groups are bounded; the rest is on disk). Peak RSS, not a timing.
+        hwm_kb = 0
+        with open(f"/proc/{s.p.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    hwm_kb = int(line.split()[1])
+        print(f"outage: collector peak RSS {hwm_kb // 1024} MB", flush=True)
+        t.ok(0 < hwm_kb < 256 * 1024, f"outage: peak RSS bounded ({hwm_kb} kB < 256 MB)")
         t.eq(s.stop(), 0, "outage: SIGTERM drain exits 0")
     finally:
         if s.p.poll() is None:
