@@ -231,6 +231,26 @@ static const char *server_date(http_server *s)
     return s->date;
 }
 
+/* put_str/put_uint: append to a buffer the caller sized; return the new end. */
+static char *put_str(char *w, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(w, s, n);
+    return w + n;
+}
+
+static char *put_uint(char *w, size_t v)
+{
+    char d[24];
+    size_t n = 0;
+    do
+        d[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (n)
+        *w++ = d[--n];
+    return w;
+}
+
 static int obuf_reserve(http_conn *c, size_t extra)
 {
     if (c->olen + extra <= c->ocap) return 0;
@@ -659,17 +679,27 @@ void http_respond(http_conn *c, int status, const char *extra_headers, const cha
     if (!keep) c->close_after = true;
     size_t eh = extra_headers ? strlen(extra_headers) : 0;
     c->olen = 0;
-    if (obuf_reserve(c, 256 + eh + body_len)) {
+    if (obuf_reserve(c, 256 + eh + body_len + (content_type ? strlen(content_type) : 0))) {
         conn_close(c);
         return;
     }
-    int n = snprintf(c->obuf, c->ocap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-                     http_status_text(status), server_date(s));
-    c->olen = (size_t)n;
-    if (content_type)
-        c->olen +=
-            (size_t)snprintf(c->obuf + c->olen, c->ocap - c->olen,
-                             "Content-Type: %s\r\nContent-Length: %zu\r\n", content_type, body_len);
+    /* Formatted by hand: this runs once per request. */
+    char *w = c->obuf;
+    w = put_str(w, "HTTP/1.1 ");
+    w = put_uint(w, (unsigned)status);
+    *w++ = ' ';
+    w = put_str(w, http_status_text(status));
+    w = put_str(w, "\r\nDate: ");
+    w = put_str(w, server_date(s));
+    w = put_str(w, "\r\n");
+    if (content_type) {
+        w = put_str(w, "Content-Type: ");
+        w = put_str(w, content_type);
+        w = put_str(w, "\r\nContent-Length: ");
+        w = put_uint(w, body_len);
+        w = put_str(w, "\r\n");
+    }
+    c->olen = (size_t)(w - c->obuf);
     if (!keep) {
         memcpy(c->obuf + c->olen, "Connection: close\r\n", 19);
         c->olen += 19;
@@ -688,8 +718,8 @@ void http_respond(http_conn *c, int status, const char *extra_headers, const cha
     s->stats.bytes_out += c->olen;
 
     uv_buf_t b = uv_buf_init(c->obuf, (unsigned)c->olen);
-    int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (w == (int)c->olen) {
+    int wr = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (wr == (int)c->olen) {
         if (!c->in_process)
             after_write(c);
         else {
@@ -699,12 +729,12 @@ void http_respond(http_conn *c, int status, const char *extra_headers, const cha
         }
         return;
     }
-    if (w < 0 && w != UV_EAGAIN) {
+    if (wr < 0 && wr != UV_EAGAIN) {
         c->close_after = true;
         conn_close(c);
         return;
     }
-    size_t done = w > 0 ? (size_t)w : 0;
+    size_t done = wr > 0 ? (size_t)wr : 0;
     b = uv_buf_init(c->obuf + done, (unsigned)(c->olen - done));
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {

@@ -1016,6 +1016,35 @@ static bool tree_container(tree_in *t, cJSON *x, bool obj)
     return true;
 }
 
+/* The common number shapes (-?digits(.digits)?, at most 15 digits in all) without strtod: the
+ * digits as an integer are exact in a double (< 2^53), so is 10^f for f <= 22, and one IEEE
+ * division of two exact values is correctly rounded: the same double strtod returns. Anything
+ * else (exponents, longer mantissas) returns false. */
+static bool exact_decimal(const char *s, size_t n, double *out)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t i = 0, digits = 0, frac = 0;
+    bool neg = s[0] == '-', dot = false;
+    uint64_t m = 0;
+    if (neg) i++;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (++digits > 15) return false;
+            m = m * 10 + (uint64_t)(c - '0');
+            frac += dot;
+        } else if (c == '.' && !dot)
+            dot = true;
+        else
+            return false;
+    }
+    if (!digits) return false;
+    double d = (double)m / pow10[frac];
+    *out = neg ? -d : d;
+    return true;
+}
+
 static bool tree_number(tree_in *t, cJSON *x)
 {
     char buf[64]; /* cJSON reads at most 63 characters */
@@ -1028,9 +1057,12 @@ static bool tree_number(tree_in *t, cJSON *x)
     }
     if (k == 0 || k >= sizeof buf) return false;
     buf[k] = 0;
-    char *end;
-    double d = strtod(buf, &end);
-    if (end != buf + k) return false;
+    double d;
+    if (!exact_decimal(buf, k, &d)) {
+        char *end;
+        d = strtod(buf, &end);
+        if (end != buf + k) return false;
+    }
     x->valuedouble = d;
     x->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
     x->type = cJSON_Number;
@@ -1186,7 +1218,9 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
     }
     if (type) {
         put_sep(o, &count);
-        db_printf(o, "\"type\":\"%s\"", type);
+        db_puts(o, "\"type\":\"");
+        db_puts(o, type);
+        db_putc(o, '"');
     }
     if (!has_mid) {
         char id[37];
@@ -1200,7 +1234,9 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
     }
     if (!has_rat && rq->received_at) {
         put_sep(o, &count);
-        db_printf(o, "\"receivedAt\":\"%s\"", rq->received_at);
+        db_puts(o, "\"receivedAt\":\"");
+        db_puts(o, rq->received_at);
+        db_putc(o, '"');
     }
     if (!has_ctx) {
         put_sep(o, &count);

@@ -9,7 +9,10 @@
 typedef struct {
     redisAsyncContext *ac; /* NULL once hiredis cleaned up; the struct is freed on close */
     uv_poll_t poll;
-    int events;
+    uv_prepare_t flush; /* writes hiredis's output buffer once per loop turn, before polling */
+    int events;         /* what `poll` watches now */
+    bool want_write;    /* hiredis has output queued */
+    int open_handles;
     redisuv_error_fn on_error;
 } watch;
 
@@ -17,6 +20,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     watch *w = h->data;
     if (status < 0) { /* POLLERR: libuv stopped the handle; let hiredis find the error */
+        w->events = 0;
         if (w->ac) redisAsyncHandleRead(w->ac);
         if (w->ac && w->on_error) w->on_error(w->ac, status);
         return;
@@ -25,36 +29,57 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (w->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(w->ac);
 }
 
-static void watch_set(void *pd, int flag, bool on)
+/* Changes the poll mask only when it differs: each uv_poll_start costs an epoll_ctl. */
+static void poll_set(watch *w, int events)
 {
-    watch *w = pd;
-    w->events = on ? w->events | flag : w->events & ~flag;
-    if (w->events)
-        uv_poll_start(&w->poll, w->events, on_poll);
+    if (events == w->events) return;
+    w->events = events;
+    if (events)
+        uv_poll_start(&w->poll, events, on_poll);
     else
         uv_poll_stop(&w->poll);
 }
 
+/* Before the loop blocks: write what the callbacks of this turn queued, straight away (one
+ * write for every command of the turn, no epoll round trip). Only what the socket does not
+ * take waits for POLLOUT. A context still connecting waits for POLLOUT too: hiredis finishes
+ * the connect in its write handler. */
+static void on_flush(uv_prepare_t *h)
+{
+    watch *w = h->data;
+    uv_prepare_stop(h);
+    if (!w->ac || !w->want_write) return;
+    if (w->ac->c.flags & REDIS_CONNECTED) redisAsyncHandleWrite(w->ac);
+    if (w->ac && w->want_write) poll_set(w, w->events | UV_WRITABLE);
+}
+
 static void add_read(void *pd)
 {
-    watch_set(pd, UV_READABLE, true);
+    watch *w = pd;
+    poll_set(w, w->events | UV_READABLE);
 }
 static void del_read(void *pd)
 {
-    watch_set(pd, UV_READABLE, false);
+    watch *w = pd;
+    poll_set(w, w->events & ~UV_READABLE);
 }
 static void add_write(void *pd)
 {
-    watch_set(pd, UV_WRITABLE, true);
+    watch *w = pd;
+    w->want_write = true;
+    if (!(w->events & UV_WRITABLE)) uv_prepare_start(&w->flush, on_flush);
 }
 static void del_write(void *pd)
 {
-    watch_set(pd, UV_WRITABLE, false);
+    watch *w = pd;
+    w->want_write = false;
+    poll_set(w, w->events & ~UV_WRITABLE);
 }
 
 static void on_closed(uv_handle_t *h)
 {
-    free(h->data);
+    watch *w = h->data;
+    if (--w->open_handles == 0) free(w);
 }
 
 /* hiredis is about to close the fd and free the context. */
@@ -63,6 +88,7 @@ static void cleanup(void *pd)
     watch *w = pd;
     w->ac = NULL;
     uv_close((uv_handle_t *)&w->poll, on_closed);
+    uv_close((uv_handle_t *)&w->flush, on_closed);
 }
 
 int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_error)
@@ -73,7 +99,10 @@ int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_e
         free(w);
         return SL_EIO;
     }
+    uv_prepare_init(loop, &w->flush); /* cannot fail */
+    w->open_handles = 2;
     w->poll.data = w;
+    w->flush.data = w;
     w->ac = ac;
     w->on_error = on_error;
     ac->ev.data = w;

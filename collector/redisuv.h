@@ -4,7 +4,9 @@
  * libuv stops the handle and reports status < 0, and the adapter silently drops it, so the
  * context hangs until some deadline. This watcher hands the error to hiredis (a read makes it
  * find the socket error and tear the context down) and, if hiredis keeps the context anyway,
- * calls on_error(ac, status) so the owner can drop it at once. Everything on the loop's thread;
+ * calls on_error(ac, status) so the owner can drop it at once. Output is written once per loop
+ * turn, before the loop polls (a prepare handle), not after an epoll round trip per command
+ * batch; POLLOUT is watched only for what the socket did not take. Everything on the loop's thread;
  * the watcher frees itself when hiredis cleans the context up. */
 #ifndef SL_REDISUV_H
 #define SL_REDISUV_H

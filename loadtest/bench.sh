@@ -22,6 +22,9 @@
 #   WORKERS [1] sluice --workers  IDLE [10000]  REDIS_N [1000000] XADDs for the Redis ceiling
 #   GEN_CPUS [0] cores of the generator / redis-benchmark   SERVER_CPUS [1] cores of nginx / sluice
 #   REDIS_CPUS [SERVER_CPUS] cores of redis-server   NGINX_BODY [mirror|discard]
+#   NGINX_WORKERS [1] nginx worker processes (more than 1: with a master process)
+#   Whole-machine placement (every server may use every core, each at its own best):
+#     WORKERS=2 NGINX_WORKERS=2 GEN_CPUS=0,1 SERVER_CPUS=0,1 loadtest/bench.sh
 #   GZIP [0] 1 = gzip every body (the generator compresses per request: it may become the limit)
 #   JSON_OUT [unset] write every figure as one JSON object to this file   KEEP=1 keep the work dir
 set -uo pipefail
@@ -45,6 +48,7 @@ GEN_CPUS="${GEN_CPUS:-0}"
 SERVER_CPUS="${SERVER_CPUS:-1}"
 REDIS_CPUS="${REDIS_CPUS:-$SERVER_CPUS}"
 NGINX_BODY="${NGINX_BODY:-mirror}"
+NGINX_WORKERS="${NGINX_WORKERS:-1}"
 
 die() { echo "bench: $*" >&2; exit 2; }
 [ -x "$LOAD" ] || die "no load generator at $LOAD (cmake --build BUILD --target sluice-load)"
@@ -140,7 +144,7 @@ common=(--duration "$DURATION" --warmup "$WARMUP" --invalid "$INVALID" --drain 1
 
 # ---- 1. nginx ---------------------------------------------------------------------------------
 echo
-echo "== 1. HTTP ceiling: nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), 1 worker, return 204 ($NGINX_BODY body)"
+echo "== 1. HTTP ceiling: nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $NGINX_WORKERS worker(s), return 204 ($NGINX_BODY body)"
 ngport=$(free_port)
 mkdir -p "$work/nginx"
 if [ "$NGINX_BODY" = discard ]; then
@@ -156,8 +160,8 @@ else
 fi
 cat >"$work/nginx/nginx.conf" <<EOF
 daemon off;
-master_process off;
-worker_processes 1;
+master_process $([ "$NGINX_WORKERS" -gt 1 ] && echo on || echo off);
+worker_processes $NGINX_WORKERS;
 worker_rlimit_nofile 65536;
 error_log $work/nginx/error.log warn;
 pid $work/nginx/nginx.pid;
@@ -186,7 +190,7 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 if [ $ng_ok = 1 ]; then
-    cpu_pids="$ngpid"
+    cpu_pids="$ngpid $(pgrep -P "$ngpid" | tr '\n' ' ')" # the master (or only process), then workers
     run nginx_single "http://127.0.0.1:$ngport" --max --connections "$CONNS" "${common[@]}"
     run nginx_batch "http://127.0.0.1:$ngport" --max --connections "$BATCH_CONNS" --batch "$BATCH" "${common[@]}"
 else
@@ -338,7 +342,7 @@ fi
 if [ $ng_ok = 1 ] && [ -n "${R[half_rate]:-}" ]; then
     echo
     echo "== reference: nginx at Sluice's half rate (the generator's and the machine's own tail)"
-    cpu_pids="$ngpid"
+    cpu_pids="$ngpid $(pgrep -P "$ngpid" | tr '\n' ' ')"
     run nginx_open_ref "http://127.0.0.1:$ngport" --rate "${R[half_rate]}" --connections "$CONNS" "${common[@]}"
 fi
 kill "$ngpid" 2>/dev/null

@@ -1,5 +1,6 @@
 /* test_ingest.c - request bodies -> stream entries: shape of stored events, batch merging,
  * validation outcomes, policies, limits, syntax errors with positions, dry-run reports, gzip. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,6 +291,48 @@ int main(void)
     CHECK_INT(strlen(u1), 36);
     CHECK(strcmp(u1, u2) != 0);
     CHECK(u1[8] == '-' && u1[13] == '-' && u1[14] == '4' && u1[18] == '-' && u1[23] == '-');
+
+    /* Numbers in events become the same doubles the plan's YAML numbers become (strtod): each
+     * literal must equal a `const` of the same text, and near neighbours must not. Covers the
+     * tree builder's exact-decimal fast path and its strtod fallback (exponents, > 15 digits). */
+    static const char *const nums[][2] = {
+        {"0.3", "0.30000000000000004"},
+        {"0.1", "0.10000000000000002"},
+        {"-2.675", "-2.6750000000000003"},
+        {"1.005", "1.0050000000000001"},
+        {"123456.789", "123456.78900000002"},
+        {"99999999999999.9", "99999999999999.89"},
+        {"0.000001", "0.0000010000000000000002"},
+        {"-0", "0.0000000000000001"},
+        {"12", "12.000000000000002"},
+        {"1e-7", "1.0000000000000001e-7"},
+        {"4.35", "4.3500000000000005"},
+        {"7.0000000000000001", "7.000000000000001"},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        char y[512], b[256];
+        snprintf(y, sizeof y,
+                 "sluice: 1\nplan: n\nversion: \"1\"\nevents:\n  N:\n    properties:\n"
+                 "      v: {type: number, const: %s}\n",
+                 nums[i][0]);
+        plan *pn = load(y);
+        CHECK(pn != NULL);
+        if (!pn) continue;
+        for (int k = 0; k < 2; k++) {
+            snprintf(b, sizeof b,
+                     "{\"anonymousId\":\"a\",\"event\":\"N\",\"properties\":{\"v\":%s}}",
+                     nums[i][k]);
+            CHECK_INT(run(ig, pn, INGEST_TRACK, b, false, &r), 0);
+            if (r.nvalid + r.ninvalid != 1) {
+                CHECK(false);
+                continue;
+            }
+            if ((r.nvalid == 1) != (k == 0))
+                fprintf(stderr, "number %s vs const %s\n", nums[i][k], nums[i][0]);
+            CHECK_INT(r.nvalid, k == 0 ? 1 : 0);
+        }
+        plan_release(pn);
+    }
 
     plan_release(p);
     plan_release(pf);
