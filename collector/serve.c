@@ -11,6 +11,8 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -109,7 +111,9 @@ struct worker {
     plan *plan;
     http_server *http;
     sink *sink;
-    durable *dur; /* sink + disk spool; NULL = no spool (Redis only) */
+    durable *dur;      /* sink + disk spool; NULL = no spool (Redis only) */
+    durable **orphans; /* replay-only spools of workers a run with more workers left behind */
+    size_t norphans;
     ingest *ig;
     observe_worker *ow;    /* aggregation + dashboard endpoints */
     sse *sse;              /* GET /v1/violations/stream; NULL once draining */
@@ -708,6 +712,13 @@ static void on_stats(uv_timer_t *t)
     if (w->dur) {
         durable_stats ds;
         durable_get_stats(w->dur, &ds);
+        for (size_t i = 0; i < w->norphans; i++) { /* their backlog counts until replayed */
+            durable_stats os;
+            durable_get_stats(w->orphans[i], &os);
+            ds.spool.bytes += os.spool.bytes;
+            ds.backlog_events += os.backlog_events;
+            ds.replayed_events += os.replayed_events;
+        }
         metrics_set(&w->m.spool_enabled, 1);
         metrics_set(&w->m.spool_bytes, ds.spool.bytes);
         metrics_set(&w->m.spool_backlog, ds.backlog_events);
@@ -751,6 +762,11 @@ static void on_http_drained(void *ud)
     if (w->dur) { /* first let writes in progress reach Redis or the spool; then come back */
         durable *d = w->dur;
         w->dur = NULL;
+        durable_close(d, on_http_drained, w);
+        return;
+    }
+    if (w->norphans) { /* what they did not replay yet stays on disk for the next run */
+        durable *d = w->orphans[--w->norphans];
         durable_close(d, on_http_drained, w);
         return;
     }
@@ -807,6 +823,45 @@ static void durable_log(void *ud, const char *level, const char *msg)
     slog(level, "worker %d: %s", w->id, msg);
 }
 
+/* A run with more workers may have left spools (DIR/worker-K, K >= the worker count) holding
+ * acknowledged events Redis never got: worker K % nworkers opens each such spool too and only
+ * replays it (nothing new is written there), so a smaller --workers loses nothing. */
+static int worker_open_orphans(worker *w, const char *parent)
+{
+    size_t nw = w->srv->nworkers;
+    DIR *d = opendir(parent);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        char *end;
+        if (strncmp(e->d_name, "worker-", 7) || !isdigit((unsigned char)e->d_name[7])) continue;
+        unsigned long k = strtoul(e->d_name + 7, &end, 10);
+        if (*end || k < nw || k % nw != (size_t)w->id) continue;
+        char dir[4096], err[512] = "";
+        if (snprintf(dir, sizeof dir, "%s/%s", parent, e->d_name) >= (int)sizeof dir) continue;
+        durable **na = realloc(w->orphans, (w->norphans + 1) * sizeof *na);
+        if (!na) {
+            rc = SL_ENOMEM;
+            break;
+        }
+        w->orphans = na;
+        durable_config dc = {.spool_dir = dir, .log = durable_log, .log_ud = w};
+        int orc = durable_open(&w->loop, w->sink, &dc, &w->orphans[w->norphans], err, sizeof err);
+        if (orc == SL_ENOMEM) {
+            rc = orc;
+        } else if (orc) {
+            slog("error", "worker %d: cannot replay the spool %s (%s); its events wait there",
+                 w->id, dir, err);
+        } else {
+            w->norphans++;
+            slog("info", "worker %d: also replays %s, left by a run with more workers", w->id, dir);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
 /* Opens DIR/worker-N (DIR = --spool-dir or DATA-DIR/spool). A spool that cannot be opened (e.g.
  * locked by another collector) leaves the worker without one: it answers 503 while Redis is down,
  * so nothing is lost, and says so in the log. */
@@ -822,8 +877,12 @@ static int worker_open_spool(worker *w)
         .spool_dir = dir, .spool_max_bytes = c->spool_max_bytes, .log = durable_log, .log_ud = w};
     int rc = durable_open(&w->loop, w->sink, &dc, &w->dur, err, sizeof err);
     if (rc == SL_ENOMEM) return rc;
-    if (rc) slog("error", "worker %d: no disk spool (%s): 503 while Redis is down", w->id, err);
-    return 0;
+    if (rc) {
+        slog("error", "worker %d: no disk spool (%s): 503 while Redis is down", w->id, err);
+        return 0;
+    }
+    dir[n - (int)strlen(strrchr(dir, '/'))] = 0; /* the parent: DIR */
+    return worker_open_orphans(w, dir);
 }
 
 static int worker_init(server *s, worker *w, int id, plan *p, int fd)
@@ -867,6 +926,7 @@ static void worker_cleanup(worker *w)
     plan_release(w->plan);
     plan_release(w->mbox_plan);
     ingest_free(w->ig);
+    free(w->orphans);
     while (w->free_pending) {
         pending *n = w->free_pending->next;
         free(w->free_pending);

@@ -145,9 +145,9 @@ def check_nothing_lost(rs, acked, what, wait_s=25):
     return ids, dups
 
 
-def serve_args(rs, data):
+def serve_args(rs, data, workers=2):
     return ["--plan", PLAN, "--redis", f"redis://127.0.0.1:{rs.port}", "--data-dir", data,
-            "--workers", "2", "--redis-timeout-ms", "400", "--drain-timeout-ms", "5000"]
+            "--workers", str(workers), "--redis-timeout-ms", "400", "--drain-timeout-ms", "5000"]
 
 
 def wait_metric(s, name, pred, wait_s=5):
@@ -159,14 +159,14 @@ def wait_metric(s, name, pred, wait_s=5):
         time.sleep(0.1)
 
 
-def wait_backlog_empty(s, what, wait_s=20):
+def wait_backlog_empty(s, what, wait_s=20, workers=2):
     """Waits until the replay emptied every worker's spool (metrics are snapshots taken once a
     second, so first wait for a snapshot of both workers)."""
     deadline = time.time() + wait_s
     m = {}
     while time.time() < deadline:
         m = metrics(s)
-        if (m.get("sluice_spool_workers") == 2 and m.get("sluice_spool_bytes") == 0 and
+        if (m.get("sluice_spool_workers") == workers and m.get("sluice_spool_bytes") == 0 and
                 m.get("sluice_spool_backlog_events") == 0):
             break
         time.sleep(0.2)
@@ -289,6 +289,46 @@ def crash_round(binary, load_bin, redis_exe, tmp, redis_up, rng):
         rs.stop()
 
 
+def test_fewer_workers(binary, load_bin, redis_exe, tmp):
+    """Redis down, 3 workers spool what they acknowledge; the next run has 1 worker: it must
+    replay the spools of workers 1 and 2 as well as its own."""
+    name = "fewer-workers"
+    d = os.path.join(tmp, name)
+    os.makedirs(d)
+    rs = RedisServer(redis_exe, d)
+    rs.stop()
+    data = os.path.join(d, "data")
+    s = Serve(binary, serve_args(rs, data, workers=3), d)
+    ack = os.path.join(d, "acked.txt")
+    try:
+        # 8 connections over 3 SO_REUSEPORT sockets: several workers get some of them
+        lp, lo = start_load(load_bin, s.port, ack, 2, 200, 2, d, name)
+        finish_load(lp, lo, name)
+        t.eq(s.stop(), 0, f"{name}: SIGTERM drain with Redis down exits 0")
+        spools = os.path.join(data, "spool")
+        used = sorted(x for x in os.listdir(spools)
+                      if any(os.path.getsize(os.path.join(spools, x, f)) > 0
+                             for f in os.listdir(os.path.join(spools, x))))
+        t.ok(any(x != "worker-0" for x in used),
+             f"{name}: workers other than worker-0 spooled events ({used})")
+        rs.start()
+        s = Serve(binary, serve_args(rs, data, workers=1), d)
+        wait_backlog_empty(s, name, workers=1)
+        log = s.logtext()
+        t.eq(s.stop(), 0, f"{name}: final SIGTERM exits 0")
+        t.ok("also replays" in log, f"{name}: the log names the spools replayed for gone workers")
+        acked = read_acks(ack)
+        t.ok(len(acked) > 100, f"{name}: load ran ({len(acked)} events acked)")
+        ids, dups = check_nothing_lost(rs, acked, name)
+        print(f"{name}: acked {len(acked)} events with 3 workers and Redis down (spools used: "
+              f"{', '.join(used)}); 1 worker replayed them: {len(ids)} stream entries, "
+              f"{dups} duplicates", flush=True)
+    finally:
+        if s.p.poll() is None:
+            s.p.kill()
+        rs.stop()
+
+
 def main():
     if len(sys.argv) < 2:
         print("usage: it_durability.py SLUICE_BINARY")
@@ -308,6 +348,7 @@ def main():
     tmp = tmpdir()
     try:
         test_outage(binary, load_bin, redis_exe, tmp)
+        test_fewer_workers(binary, load_bin, redis_exe, tmp)
         crash_round(binary, load_bin, redis_exe, tmp, True, rng)
         crash_round(binary, load_bin, redis_exe, tmp, False, rng)
     finally:
