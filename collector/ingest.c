@@ -906,7 +906,7 @@ static bool obj_has_key(ingest *ig, slice obj, slice key)
 #define TREE_MAX_DEPTH 1000 /* cJSON's CJSON_NESTING_LIMIT */
 
 typedef struct {
-    const char *s;
+    char *s; /* the arena's copy of the event: strings are decoded and terminated in place */
     size_t n, i;
     arena *ar;
     int depth;
@@ -945,7 +945,9 @@ static size_t quote_run(const char *s, size_t i, size_t n)
     return i;
 }
 
-/* t->i at the opening quote; returns the decoded, NUL-terminated contents (arena) or NULL. */
+/* t->i at the opening quote; returns the decoded, NUL-terminated contents or NULL. In place:
+ * decoding never lengthens, and the terminator takes the closing quote's byte, which nothing
+ * reads again. */
 static char *tree_string(tree_in *t)
 {
     size_t a = ++t->i, i = a;
@@ -959,9 +961,8 @@ static char *tree_string(tree_in *t)
         i += 2; /* the escaped character (a \\u's hex digits are neither '"' nor '\\') */
     }
     size_t rn = i - a;
-    char *d = arena_alloc(t->ar, rn + 1);
-    if (!d) return NULL;
-    size_t dn = esc ? str_decode(d, t->s + a, rn) : (memcpy(d, t->s + a, rn), rn);
+    char *d = t->s + a;
+    size_t dn = esc ? str_decode(d, d, rn) : rn;
     d[dn] = 0;
     t->i = i + 1;
     return d;
@@ -1107,7 +1108,11 @@ static bool tree_value(tree_in *t, cJSON *x)
 /* The tree of the event text s[0, n), allocated from ar; NULL when the fast path does not apply. */
 static cJSON *tree_build(arena *ar, const char *s, size_t n)
 {
-    tree_in t = {s, n, 0, ar, 0};
+    char *copy = arena_alloc(ar, n + 1);
+    if (!copy) return NULL;
+    memcpy(copy, s, n);
+    copy[n] = 0;
+    tree_in t = {copy, n, 0, ar, 0};
     cJSON *x = tree_node(&t);
     if (!x || !tree_value(&t, x)) return NULL;
     tree_ws(&t);

@@ -334,6 +334,32 @@ int main(void)
         plan_release(pn);
     }
 
+    /* Escaped strings and keys reach the validator decoded (the tree decodes them in place):
+     * the YAML const and property name are the decoded text. */
+    {
+        plan *pe = load(
+            "sluice: 1\nplan: e\nversion: \"1\"\n"
+            "policy: {additional_properties: reject}\n"
+            "events:\n  E:\n    properties:\n"
+            "      \"k\\\"y\": {type: string, const: \"a\\\"b\\\\c/\\u00e9\\U0001F600\\t\"}\n");
+        CHECK(pe != NULL);
+        if (pe) {
+            CHECK_INT(run(ig, pe, INGEST_TRACK,
+                          "{\"anonymousId\":\"a\",\"event\":\"E\",\"properties\":"
+                          "{\"k\\\"y\":\"a\\\"b\\\\c\\/\\u00e9\\ud83d\\ude00\\t\"}}",
+                          false, &r),
+                      0);
+            CHECK_INT(r.nvalid, 1);
+            CHECK_INT(run(ig, pe, INGEST_TRACK,
+                          "{\"anonymousId\":\"a\",\"event\":\"E\",\"properties\":"
+                          "{\"k\\\"y\":\"a\\\"b\\\\c\\/\\u00e9\\ud83d\\ude01\\t\"}}",
+                          false, &r),
+                      0);
+            CHECK_INT(r.ninvalid, 1);
+            plan_release(pe);
+        }
+    }
+
     plan_release(p);
     plan_release(pf);
     ingest_free(ig);
