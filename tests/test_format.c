@@ -3,6 +3,7 @@
  * any read past n is a crash; explicit prefix/suffix cases check that n alone bounds the input. */
 #include "format.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -557,8 +558,33 @@ static void test_hostname_length(void)
     CHECK(format_check(FORMAT_EMAIL, "x@aaaa", 6));
 }
 
+/* Every byte in a URI's path, query and host, against RFC 3986's classes spelled out here: the
+ * checker's byte sets must admit exactly these. */
+static void test_uri_byte_sweep(void)
+{
+    const char *ok_base = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                          "-._~!$&'()*+,;=";
+    for (int c = 1; c < 256; c++) {
+        if (c == '%' || c == '#' || c == '?') continue; /* escapes and delimiters: own cases */
+        bool base = strchr(ok_base, c) != NULL;
+        char u[32];
+        int n = snprintf(u, sizeof u, "http://a/x%cy", c);
+        bool want = base || c == ':' || c == '@' || c == '/';
+        if (format_check(FORMAT_URI, u, (size_t)n) != want) fprintf(stderr, "  path byte %d\n", c);
+        CHECK(format_check(FORMAT_URI, u, (size_t)n) == want);
+        n = snprintf(u, sizeof u, "http://a/?x%cy", c);
+        if (format_check(FORMAT_URI, u, (size_t)n) != want) fprintf(stderr, "  query byte %d\n", c);
+        CHECK(format_check(FORMAT_URI, u, (size_t)n) == want);
+        if (c == ':' || c == '@' || c == '/' || c == '[' || c == ']') continue;
+        n = snprintf(u, sizeof u, "http://a%cb/", c);
+        if (format_check(FORMAT_URI, u, (size_t)n) != base) fprintf(stderr, "  host byte %d\n", c);
+        CHECK(format_check(FORMAT_URI, u, (size_t)n) == base);
+    }
+}
+
 int main(void)
 {
+    test_uri_byte_sweep();
     test_table();
     test_names();
     test_leap_second_sweep();

@@ -15,6 +15,7 @@
  *    "1:2:3:4:5:6:7:8::" is not. */
 #include "format.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static const char *const format_names[FORMAT__COUNT] = {
@@ -285,18 +286,33 @@ static bool uri_sub_delim(unsigned char c)
     return in_set(c, "!$&'()*+,;=");
 }
 
-/* Scans s[i..n) over unreserved, sub-delims, %-escapes and the bytes in extra; returns the index
- * of the first other byte, or (size_t)-1 on a malformed %-escape. */
-static size_t uri_scan(const char *s, size_t n, size_t i, const char *extra)
+/* Byte classes of uri_scan as 128-bit sets (bit c of {lo, hi} for c < 64 / c >= 64): unreserved
+ * (ALPHA DIGIT - . _ ~) and sub-delims (! $ & ' ( ) * + , ; =), plus the extra bytes named. */
+typedef struct {
+    uint64_t lo, hi;
+} uri_set;
+static const uri_set URI_BASE = {0x2bff7fd200000000ULL, 0x47fffffe87fffffeULL};  /* + nothing */
+static const uri_set URI_USER = {0x2fff7fd200000000ULL, 0x47fffffe87fffffeULL};  /* + : */
+static const uri_set URI_PCHAR = {0x2fffffd200000000ULL, 0x47fffffe87ffffffULL}; /* + : @ / */
+static const uri_set URI_QUERY = {0xafffffd200000000ULL, 0x47fffffe87ffffffULL}; /* + : @ / ? */
+
+static bool uri_in(uri_set set, unsigned char c)
+{
+    return c < 64 ? (set.lo >> c) & 1 : c < 128 && ((set.hi >> (c - 64)) & 1);
+}
+
+/* Scans s[i..n) over the bytes of set and %-escapes; returns the index of the first other byte,
+ * or (size_t)-1 on a malformed %-escape. */
+static size_t uri_scan(const char *s, size_t n, size_t i, uri_set set)
 {
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
+        if (uri_in(set, c)) {
+            i++;
+        } else if (c == '%') {
             if (n - i < 3 || !is_hex((unsigned char)s[i + 1]) || !is_hex((unsigned char)s[i + 2]))
                 return (size_t)-1;
             i += 3;
-        } else if (uri_unreserved(c) || uri_sub_delim(c) || in_set(c, extra)) {
-            i++;
         } else {
             break;
         }
@@ -327,7 +343,7 @@ static bool uri_authority(const char *s, size_t n)
     const char *at = memchr(s, '@', n);
     if (at) {
         size_t ui = (size_t)(at - s);
-        if (uri_scan(s, ui, 0, ":") != ui) return false;
+        if (uri_scan(s, ui, 0, URI_USER) != ui) return false;
         s = at + 1;
         n -= ui + 1;
     }
@@ -337,7 +353,7 @@ static bool uri_authority(const char *s, size_t n)
         if (!close || !uri_ip_literal(s + 1, (size_t)(close - s) - 1)) return false;
         i = (size_t)(close - s) + 1;
     } else {
-        i = uri_scan(s, n, 0, ""); /* reg-name (covers IPv4address too) */
+        i = uri_scan(s, n, 0, URI_BASE); /* reg-name (covers IPv4address too) */
         if (i == (size_t)-1) return false;
     }
     if (i == n) return true;
@@ -363,14 +379,14 @@ static bool check_uri(const char *s, size_t n)
         if (!uri_authority(s + a, e - a)) return false;
         i = e;
     }
-    i = uri_scan(s, n, i, ":@/"); /* path: pchar and "/" */
+    i = uri_scan(s, n, i, URI_PCHAR); /* path: pchar and "/" */
     if (i == (size_t)-1) return false;
     if (i < n && s[i] == '?') {
-        i = uri_scan(s, n, i + 1, ":@/?");
+        i = uri_scan(s, n, i + 1, URI_QUERY);
         if (i == (size_t)-1) return false;
     }
     if (i < n && s[i] == '#') {
-        i = uri_scan(s, n, i + 1, ":@/?");
+        i = uri_scan(s, n, i + 1, URI_QUERY);
         if (i == (size_t)-1) return false;
     }
     return i == n;
