@@ -281,11 +281,13 @@ elif start_sluice sluice; then
     if run sluice_single "$surl" --max --connections "$CONNS" "${common[@]}"; then
         half=$(python3 -c "print(max(1, int(${R[sluice_single.rps]} / 2)))")
         R[half_rate]=$half
+        redis-cli -p "$rport" flushall >/dev/null 2>&1 # every run starts from an empty Redis
         run sluice_open50 "$surl" --rate "$half" --connections "$CONNS" "${common[@]}"
     fi
     redis-cli -p "$rport" flushall >/dev/null 2>&1
     if run sluice_batch "$surl" --max --connections "$BATCH_CONNS" --batch "$BATCH" "${common[@]}"; then
         halfb=$(python3 -c "print(max(1, int(${R[sluice_batch.rps]} / 2)))")
+        redis-cli -p "$rport" flushall >/dev/null 2>&1
         run sluice_batch_open50 "$surl" --rate "$halfb" --connections "$BATCH_CONNS" --batch "$BATCH" "${common[@]}"
     fi
     R[sluice.hwm_kb]=$(rss_kb "$spid" VmHWM)
