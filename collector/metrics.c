@@ -134,6 +134,29 @@ char *metrics_render(metrics_worker *const *ws, size_t n, const metrics_global *
     counter(f, "sluice_spool_torn_segments_total", "Torn spool tails cut at start (crash).",
             "counter", SUM(spool_torn));
     counter(f, "sluice_spool_fsyncs_total", "Spool fsync calls.", "counter", SUM(spool_fsyncs));
+    counter(f, "sluice_sse_clients", "Open live violation streams (/v1/violations/stream).",
+            "gauge", SUM(sse_clients));
+    counter(f, "sluice_sse_streams_total", "Live violation streams started.", "counter",
+            SUM(sse_accepted));
+    counter(f, "sluice_sse_refused_total", "Live streams refused: too many clients.", "counter",
+            SUM(sse_refused));
+    counter(f, "sluice_sse_sent_total", "Violation messages queued to stream clients.", "counter",
+            SUM(sse_sent));
+    counter(f, "sluice_sse_dropped_total", "Stream clients cut off: too slow or write failed.",
+            "counter", SUM(sse_dropped));
+    counter(f, "sluice_alerts_fired_total", "Alerts emitted.", "counter", ld(&g->alerts_fired));
+    counter(f, "sluice_alerts_suppressed_total", "Alert conditions held back by the cooldown.",
+            "counter", ld(&g->alerts_suppressed));
+    counter(f, "sluice_alerts_publish_failed_total", "Alerts not published to Redis.", "counter",
+            ld(&g->alerts_publish_failed));
+    counter(f, "sluice_alert_webhooks_delivered_total", "Alert webhooks answered 2xx.", "counter",
+            ld(&g->alert_webhooks_delivered));
+    counter(f, "sluice_alert_webhooks_failed_total", "Alert webhooks given up after retries.",
+            "counter", ld(&g->alert_webhooks_failed));
+    counter(f, "sluice_alert_webhooks_dropped_total", "Alert webhooks refused: queue full.",
+            "counter", ld(&g->alert_webhooks_dropped));
+    counter(f, "sluice_alert_webhooks_pending", "Alert webhooks queued or in flight.", "gauge",
+            ld(&g->alert_webhooks_pending));
     counter(f, "sluice_workers", "Worker threads.", "gauge", ld(&g->workers));
     fputs("# HELP sluice_plan_reloads_total Plan reloads (SIGHUP), by result.\n"
           "# TYPE sluice_plan_reloads_total counter\n",

@@ -53,12 +53,18 @@ typedef struct {
     /* Durable writer / disk spool snapshots (durable.h). */
     _Atomic uint64_t spool_enabled, spool_bytes, spool_backlog, spool_appends, spool_fallback,
         spool_replayed, spool_refused, spool_torn, spool_fsyncs;
+    /* Live violation stream snapshots (sse.h). */
+    _Atomic uint64_t sse_clients, sse_accepted, sse_refused, sse_sent, sse_dropped;
 } metrics_worker;
 
 /* Process-wide values written by the main thread. */
 typedef struct {
     _Atomic uint64_t reloads_ok, reloads_failed;
     _Atomic uint64_t workers;
+    /* Alert engine snapshots (alert.h), taken by the main loop once a second. */
+    _Atomic uint64_t alerts_fired, alerts_suppressed, alerts_publish_failed,
+        alert_webhooks_delivered, alert_webhooks_failed, alert_webhooks_dropped,
+        alert_webhooks_pending;
 } metrics_global;
 
 static inline void metrics_add(_Atomic uint64_t *c, uint64_t by)

@@ -89,6 +89,12 @@ void observe_health(observe *o, bool redis_up, double spool_fill)
     alert_health(o->al, redis_up, spool_fill, time(NULL));
 }
 
+void observe_alert_stats(observe *o, alert_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (o->al) alert_get_stats(o->al, out);
+}
+
 typedef struct {
     observe *o;
     void (*done)(void *);

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "alert.h"
 #include "config.h"
 #include "http.h"
 #include "plan.h"
@@ -36,6 +37,8 @@ int observe_new(uv_loop_t *main_loop, const serve_config *cfg, const sink_config
                 observe **out);
 /* Health for the alert engine (main loop, about once a second). */
 void observe_health(observe *o, bool redis_up, double spool_fill);
+/* Main loop thread. The alert engine's counters (zeros when alerts are off). */
+void observe_alert_stats(observe *o, alert_stats *out);
 /* Stops alerts and frees o once its handles are closed; then done(ud) (may be NULL). */
 void observe_close(observe *o, void (*done)(void *ud), void *ud);
 

@@ -666,13 +666,22 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
         static const char b[] = "{\"status\":\"ok\"}";
         reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
     } else if (rd->kind == K_READY) {
-        if (sink_ready(w->sink) && !w->draining) {
+        /* Ready = a POST would get a 2xx: Redis up, or down with a spool that has room (the
+         * events wait on disk; they are replayed when Redis is back). */
+        bool redis_up = sink_ready(w->sink);
+        if (!w->draining && redis_up) {
             static const char b[] = "{\"status\":\"ready\",\"redis\":\"up\"}";
+            reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
+        } else if (!w->draining && w->dur && durable_can_accept(w->dur)) {
+            static const char b[] =
+                "{\"status\":\"ready\",\"redis\":\"down\",\"spool\":\"accepting\"}";
             reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
         } else {
             reply_error(w, c, rq, route, 503,
-                        w->draining ? "shutting down" : "Redis is not reachable", NULL,
-                        w->srv->retry_after_hdr);
+                        w->draining ? "shutting down"
+                        : w->dur    ? "Redis is not reachable and the spool is full"
+                                    : "Redis is not reachable",
+                        NULL, w->srv->retry_after_hdr);
         }
     } else {
         size_t len;
@@ -728,6 +737,15 @@ static void on_stats(uv_timer_t *t)
         metrics_set(&w->m.spool_refused, ds.refused_events);
         metrics_set(&w->m.spool_torn, ds.spool.torn_segments);
         metrics_set(&w->m.spool_fsyncs, ds.spool.fsyncs);
+    }
+    if (w->sse) {
+        sse_stats es;
+        sse_get_stats(w->sse, &es);
+        metrics_set(&w->m.sse_clients, es.clients);
+        metrics_set(&w->m.sse_accepted, es.accepted);
+        metrics_set(&w->m.sse_refused, es.refused);
+        metrics_set(&w->m.sse_sent, es.sent);
+        metrics_set(&w->m.sse_dropped, es.dropped);
     }
     http_stats hs;
     http_server_get_stats(w->http, &hs);
@@ -957,6 +975,15 @@ static void on_health(uv_timer_t *t)
     }
     double cap = (double)s->cfg.spool_max_bytes * (double)s->nworkers;
     observe_health(s->obs, up, cap > 0 ? (double)spooled / cap : 0);
+    alert_stats as;
+    observe_alert_stats(s->obs, &as);
+    metrics_set(&s->mg.alerts_fired, as.fired);
+    metrics_set(&s->mg.alerts_suppressed, as.suppressed);
+    metrics_set(&s->mg.alerts_publish_failed, as.publish_failed);
+    metrics_set(&s->mg.alert_webhooks_delivered, as.webhook_delivered);
+    metrics_set(&s->mg.alert_webhooks_failed, as.webhook_failed);
+    metrics_set(&s->mg.alert_webhooks_dropped, as.webhook_dropped);
+    metrics_set(&s->mg.alert_webhooks_pending, as.webhook_pending);
 }
 
 /* Main loop while stopping: once every worker's loop has returned, close the alert engine, so

@@ -195,6 +195,9 @@ def test_outage(binary, load_bin, redis_exe, tmp):
         t.eq(mid.get("sluice_redis_up"), 0, "outage: sluice_redis_up is 0 while Redis is down")
         time.sleep(1.5)
         during = metrics(s)
+        st, _, body = s.request("GET", "/readyz")
+        t.ok(st == 200 and b'"spool":"accepting"' in body,
+             f"outage: /readyz stays 200 while the spool takes the events ({st} {body!r})")
         t.ok(during.get("sluice_spool_backlog_events", 0) > 0,
              f"outage: events wait in the spool while Redis is down "
              f"({during.get('sluice_spool_backlog_events')})")

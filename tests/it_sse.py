@@ -11,6 +11,7 @@ Usage: it_sse.py path/to/sluice"""
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import sys
@@ -289,6 +290,19 @@ def main():
         ck.eq([m.get("n") for m in got_a], [7], "others still streaming after a slow consumer")
         st, _, _ = srv.request("GET", "/healthz")
         ck.eq(st, 200, "healthy after a slow consumer")
+        # /metrics: the stream counters (snapshots taken once a second)
+        mv = {}
+        for _ in range(30):
+            st, _, body = srv.request("GET", "/metrics")
+            mv = {k: int(v) for k, v in re.findall(r"^(sluice_sse_[a-z_]+) (\d+)$",
+                                                   body.decode(), re.M)}
+            if mv.get("sluice_sse_dropped_total", 0) >= 1:
+                break
+            time.sleep(0.2)
+        ck.ok(mv.get("sluice_sse_dropped_total", 0) >= 1, f"metrics count the dropped consumer {mv}")
+        ck.ok(mv.get("sluice_sse_streams_total", 0) >= 3, f"metrics count the streams started {mv}")
+        ck.ok(mv.get("sluice_sse_sent_total", 0) >= 3, f"metrics count messages sent {mv}")
+        ck.ok(mv.get("sluice_sse_clients", 0) >= 1, f"metrics count the open streams {mv}")
 
         # ---- SIGTERM with open streams: prompt exit 0, streams end
         c = Stream(srv.port, "")
