@@ -10,7 +10,6 @@ it with a fake clock.) argv[1] is the sluice binary; exit 77 when redis-server i
 import http.server
 import json
 import os
-import re
 import shutil
 import sys
 import threading
@@ -123,14 +122,7 @@ def main():
         t.eq(sorted(a["alert"] for a in listed), ["unplanned_event", "violation_rate"],
              "/v1/alerts lists both")
         # /metrics: the alert engine's counters (the main loop copies them once a second)
-        mv = {}
-        for _ in range(30):
-            st, _, body = s.request("GET", "/metrics")
-            mv = {k: int(v) for k, v in re.findall(r"^(sluice_alert[a-z_]+) (\d+)$",
-                                                   body.decode(), re.M)}
-            if mv.get("sluice_alert_webhooks_delivered_total", 0) >= 2:
-                break
-            time.sleep(0.2)
+        mv = s.wait_metrics(lambda m: m.get("sluice_alert_webhooks_delivered_total", 0) >= 2)
         t.eq(mv.get("sluice_alerts_fired_total"), 2, f"metrics: 2 alerts fired {mv}")
         t.eq(mv.get("sluice_alert_webhooks_delivered_total"), 2, f"metrics: 2 webhooks delivered {mv}")
         t.eq(mv.get("sluice_alert_webhooks_failed_total"), 0, f"metrics: no webhook failed {mv}")

@@ -86,19 +86,6 @@ class RedisServer:
         return ids
 
 
-def metrics(s):
-    try:
-        st, _, data = s.request("GET", "/metrics")
-    except OSError:
-        return {}
-    out = {}
-    for line in data.decode().splitlines():
-        m = re.match(r"^(sluice_[a-z_]+) (\d+)$", line)
-        if m:
-            out[m.group(1)] = int(m.group(2))
-    return out
-
-
 def start_load(load_bin, port, ack, seconds, rate, batch, tmp, name):
     out = open(os.path.join(tmp, f"load-{name}.json"), "w")
     args = [load_bin, "--url", f"http://127.0.0.1:{port}", "--rate", str(rate), "--duration",
@@ -150,22 +137,13 @@ def serve_args(rs, data, workers=2):
             "--workers", str(workers), "--redis-timeout-ms", "400", "--drain-timeout-ms", "5000"]
 
 
-def wait_metric(s, name, pred, wait_s=5):
-    deadline = time.time() + wait_s
-    while True:
-        m = metrics(s)
-        if pred(m.get(name)) or time.time() > deadline:
-            return m
-        time.sleep(0.1)
-
-
 def wait_backlog_empty(s, what, wait_s=20, workers=2):
     """Waits until the replay emptied every worker's spool (metrics are snapshots taken once a
     second, so first wait for a snapshot of both workers)."""
     deadline = time.time() + wait_s
     m = {}
     while time.time() < deadline:
-        m = metrics(s)
+        m = s.metrics()
         if (m.get("sluice_spool_workers") == workers and m.get("sluice_spool_bytes") == 0 and
                 m.get("sluice_spool_backlog_events") == 0):
             break
@@ -191,10 +169,10 @@ def test_outage(binary, load_bin, redis_exe, tmp):
         rs.p.send_signal(signal.SIGCONT)
         time.sleep(0.5)
         rs.stop()  # Redis down: connections refused
-        mid = wait_metric(s, "sluice_redis_up", lambda v: v == 0, 3)
+        mid = s.wait_metrics(lambda m: m.get("sluice_redis_up") == 0, 3)
         t.eq(mid.get("sluice_redis_up"), 0, "outage: sluice_redis_up is 0 while Redis is down")
         time.sleep(1.5)
-        during = metrics(s)
+        during = s.metrics()
         st, _, body = s.request("GET", "/readyz")
         t.ok(st == 200 and b'"spool":"accepting"' in body,
              f"outage: /readyz stays 200 while the spool takes the events ({st} {body!r})")

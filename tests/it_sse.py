@@ -11,7 +11,6 @@ Usage: it_sse.py path/to/sluice"""
 import json
 import os
 import queue
-import re
 import signal
 import socket
 import sys
@@ -291,14 +290,7 @@ def main():
         st, _, _ = srv.request("GET", "/healthz")
         ck.eq(st, 200, "healthy after a slow consumer")
         # /metrics: the stream counters (snapshots taken once a second)
-        mv = {}
-        for _ in range(30):
-            st, _, body = srv.request("GET", "/metrics")
-            mv = {k: int(v) for k, v in re.findall(r"^(sluice_sse_[a-z_]+) (\d+)$",
-                                                   body.decode(), re.M)}
-            if mv.get("sluice_sse_dropped_total", 0) >= 1:
-                break
-            time.sleep(0.2)
+        mv = srv.wait_metrics(lambda m: m.get("sluice_sse_dropped_total", 0) >= 1)
         ck.ok(mv.get("sluice_sse_dropped_total", 0) >= 1, f"metrics count the dropped consumer {mv}")
         ck.ok(mv.get("sluice_sse_streams_total", 0) >= 3, f"metrics count the streams started {mv}")
         ck.ok(mv.get("sluice_sse_sent_total", 0) >= 3, f"metrics count messages sent {mv}")

@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -190,6 +191,27 @@ class Serve:
 
     def signal(self, sig):
         self.p.send_signal(sig)
+
+    def metrics(self):
+        """The unlabelled samples of /metrics as {name: int}; {} when the server does not answer."""
+        try:
+            st, _, data = self.request("GET", "/metrics")
+        except OSError:
+            return {}
+        if st != 200:
+            return {}
+        return {m.group(1): int(m.group(2))
+                for m in re.finditer(r"^(sluice_[a-z_]+) (\d+)$", data.decode(), re.M)}
+
+    def wait_metrics(self, pred, seconds=6):
+        """Polls metrics() until pred(snapshot) holds or `seconds` pass (workers refresh their
+        figures once a second); returns the last snapshot."""
+        deadline = time.time() + seconds
+        while True:
+            m = self.metrics()
+            if pred(m) or time.time() > deadline:
+                return m
+            time.sleep(0.1)
 
     def stop(self, timeout=30):
         if self.p.poll() is None:
