@@ -376,52 +376,20 @@ static void on_socket_error(redisAsyncContext *ac, int status)
 
 static void start_connect(agg *a)
 {
-    redisAsyncContext *ac = redisAsyncConnect(a->cfg.host, a->cfg.port);
-    if (!ac || ac->err) {
-        set_error(a, "connect to %s:%d: %s", a->cfg.host, a->cfg.port,
-                  ac ? ac->errstr : "out of memory");
-        if (ac) redisAsyncFree(ac);
+    char err[256];
+    redisAsyncContext *ac = redisuv_connect(a->loop, a->cfg.host, a->cfg.port, a, on_connect,
+                                            on_disconnect, on_socket_error, err, sizeof err);
+    if (!ac) {
+        set_error(a, "%s", err);
         schedule_reconnect(a);
         return;
     }
-    if (redisuv_attach(ac, a->loop, on_socket_error) != 0) {
-        set_error(a, "connect to %s:%d: cannot watch the socket", a->cfg.host, a->cfg.port);
-        redisAsyncFree(ac);
-        schedule_reconnect(a);
-        return;
-    }
-    ac->data = a;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     a->ac = ac;
     a->ready = false;
-    a->handshake_pending = 0;
     a->handshake_deadline_ms = uv_now(a->loop) + a->cfg.timeout_ms;
-    if (a->cfg.password) {
-        const char *argv[3] = {"AUTH"};
-        size_t argl[3] = {4};
-        int argc = 1;
-        if (a->cfg.username) {
-            argv[argc] = a->cfg.username;
-            argl[argc++] = strlen(a->cfg.username);
-        }
-        argv[argc] = a->cfg.password;
-        argl[argc++] = strlen(a->cfg.password);
-        if (redisAsyncCommandArgv(ac, on_handshake, "AUTH", argc, argv, argl) == REDIS_OK)
-            a->handshake_pending++;
-    }
-    if (a->cfg.db) {
-        char db[16];
-        int n = snprintf(db, sizeof db, "%d", a->cfg.db);
-        const char *argv[2] = {"SELECT", db};
-        size_t argl[2] = {6, (size_t)n};
-        if (redisAsyncCommandArgv(ac, on_handshake, "SELECT", 2, argv, argl) == REDIS_OK)
-            a->handshake_pending++;
-    }
-    if (!a->cfg.password && !a->cfg.db &&
-        redisAsyncCommand(ac, on_handshake, "PING", "PING") == REDIS_OK)
-        a->handshake_pending++;
-    if (!a->handshake_pending) {
+    int n = redisuv_handshake(ac, on_handshake, a->cfg.username, a->cfg.password, a->cfg.db, true);
+    a->handshake_pending = n > 0 ? n : 0;
+    if (n <= 0) {
         set_error(a, "connect to %s:%d: cannot queue the handshake", a->cfg.host, a->cfg.port);
         drop_connection(a);
     }

@@ -756,28 +756,18 @@ static void pub_on_socket_error(redisAsyncContext *ac, int status)
 
 static void pub_connect(alert *a)
 {
-    redisAsyncContext *ac = redisAsyncConnect(a->cfg.redis_host, a->cfg.redis_port);
+    char err[256];
+    redisAsyncContext *ac =
+        redisuv_connect(a->loop, a->cfg.redis_host, a->cfg.redis_port, a, pub_on_connect,
+                        pub_on_disconnect, pub_on_socket_error, err, sizeof err);
     if (!ac) {
         pub_schedule_reconnect(a);
         return;
     }
-    if (ac->err || redisuv_attach(ac, a->loop, pub_on_socket_error) != 0) {
-        redisAsyncFree(ac);
-        pub_schedule_reconnect(a);
-        return;
-    }
-    ac->data = a;
-    redisAsyncSetConnectCallback(ac, pub_on_connect);
-    redisAsyncSetDisconnectCallback(ac, pub_on_disconnect);
     a->ac = ac;
     a->connect_started_ms = uv_now(a->loop);
-    if (a->cfg.redis_password) {
-        if (a->cfg.redis_username)
-            redisAsyncCommand(ac, pub_on_auth, NULL, "AUTH %s %s", a->cfg.redis_username,
-                              a->cfg.redis_password);
-        else
-            redisAsyncCommand(ac, pub_on_auth, NULL, "AUTH %s", a->cfg.redis_password);
-    }
+    /* PUBLISH is the same on every database: AUTH only. */
+    redisuv_handshake(ac, pub_on_auth, a->cfg.redis_username, a->cfg.redis_password, 0, false);
 }
 
 static void pub_send(alert *a, const char *msg, size_t len)

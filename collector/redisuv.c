@@ -2,7 +2,9 @@
 #include "redisuv.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sl_err.h"
 
@@ -112,4 +114,60 @@ int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_e
     ac->ev.delWrite = del_write;
     ac->ev.cleanup = cleanup;
     return 0;
+}
+
+redisAsyncContext *redisuv_connect(uv_loop_t *loop, const char *host, int port, void *data,
+                                   redisConnectCallback *on_connect,
+                                   redisDisconnectCallback *on_disconnect,
+                                   redisuv_error_fn on_error, char *err, size_t errlen)
+{
+    redisAsyncContext *ac = redisAsyncConnect(host, port);
+    if (!ac || ac->err) {
+        snprintf(err, errlen, "connect to %s:%d: %s", host, port,
+                 ac ? ac->errstr : "out of memory");
+        if (ac) redisAsyncFree(ac);
+        return NULL;
+    }
+    if (redisuv_attach(ac, loop, on_error) != 0) {
+        snprintf(err, errlen, "connect to %s:%d: cannot watch the socket", host, port);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    redisEnableKeepAlive(&ac->c); /* best effort: a dead peer is found even when idle */
+    ac->data = data;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    return ac;
+}
+
+int redisuv_handshake(redisAsyncContext *ac, redisCallbackFn *cb, const char *username,
+                      const char *password, int db, bool ping)
+{
+    int n = 0;
+    if (password) { /* argv keeps odd passwords intact */
+        const char *argv[3] = {"AUTH"};
+        size_t argl[3] = {4};
+        int argc = 1;
+        if (username) {
+            argv[argc] = username;
+            argl[argc++] = strlen(username);
+        }
+        argv[argc] = password;
+        argl[argc++] = strlen(password);
+        if (redisAsyncCommandArgv(ac, cb, "AUTH", argc, argv, argl) != REDIS_OK) return -1;
+        n++;
+    }
+    if (db) {
+        char num[16];
+        int len = snprintf(num, sizeof num, "%d", db);
+        const char *argv[2] = {"SELECT", num};
+        size_t argl[2] = {6, (size_t)len};
+        if (redisAsyncCommandArgv(ac, cb, "SELECT", 2, argv, argl) != REDIS_OK) return -1;
+        n++;
+    }
+    if (ping && !n) {
+        if (redisAsyncCommand(ac, cb, "PING", "PING") != REDIS_OK) return -1;
+        n++;
+    }
+    return n;
 }

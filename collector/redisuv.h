@@ -11,6 +11,9 @@
 #ifndef SL_REDISUV_H
 #define SL_REDISUV_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <hiredis/async.h>
 #include <uv.h>
 
@@ -19,5 +22,20 @@ typedef void (*redisuv_error_fn)(redisAsyncContext *ac, int status);
 
 /* Returns 0, SL_ENOMEM or SL_EIO (uv_poll_init failed). on_error may be NULL. */
 int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_error);
+
+/* Starts a non-blocking connect to host:port on loop, attached as above (on_error may be NULL),
+ * with TCP keep-alive, ac->data = data and the two callbacks set. Returns the context (hiredis
+ * owns it as usual), or NULL with the reason in err ("connect to HOST:PORT: ..."). */
+redisAsyncContext *redisuv_connect(uv_loop_t *loop, const char *host, int port, void *data,
+                                   redisConnectCallback *on_connect,
+                                   redisDisconnectCallback *on_disconnect,
+                                   redisuv_error_fn on_error, char *err, size_t errlen);
+
+/* Queues the connection's handshake, answered to cb with privdata = the command's name: AUTH
+ * [username] password when password is set (argv form: any bytes pass), SELECT db when db != 0,
+ * and, when ping is set and neither was queued, PING (so there is always a reply to wait for).
+ * Returns the number of commands queued, or -1 when one could not be queued (out of memory). */
+int redisuv_handshake(redisAsyncContext *ac, redisCallbackFn *cb, const char *username,
+                      const char *password, int db, bool ping);
 
 #endif

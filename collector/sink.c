@@ -419,59 +419,22 @@ static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 static void start_connect(sink *s)
 {
-    redisAsyncContext *ac = redisAsyncConnect(s->cfg.host, s->cfg.port);
+    char err[256];
+    redisAsyncContext *ac = redisuv_connect(s->loop, s->cfg.host, s->cfg.port, s, on_connect,
+                                            on_disconnect, on_socket_error, err, sizeof err);
     if (!ac) {
-        set_error(s, "connect to %s:%d: out of memory", s->cfg.host, s->cfg.port);
+        set_error(s, "%s", err);
         schedule_reconnect(s);
         return;
     }
-    if (ac->err) {
-        set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port, ac->errstr);
-        redisAsyncFree(ac);
-        schedule_reconnect(s);
-        return;
-    }
-    if (redisuv_attach(ac, s->loop, on_socket_error) != 0) {
-        set_error(s, "connect to %s:%d: cannot watch the socket", s->cfg.host, s->cfg.port);
-        redisAsyncFree(ac);
-        schedule_reconnect(s);
-        return;
-    }
-    redisEnableKeepAlive(&ac->c); /* best effort: a dead peer is found even when idle */
-    ac->data = s;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->ac = ac;
     s->ready = false;
     s->handshake_deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
-    s->handshake_pending = 0;
-    /* Queued now, sent first once connected. Argv keeps odd passwords intact. */
-    if (s->cfg.password) {
-        const char *argv[3] = {"AUTH"};
-        size_t argl[3] = {4};
-        int argc = 1;
-        if (s->cfg.username) {
-            argv[argc] = s->cfg.username;
-            argl[argc++] = strlen(s->cfg.username);
-        }
-        argv[argc] = s->cfg.password;
-        argl[argc++] = strlen(s->cfg.password);
-        if (redisAsyncCommandArgv(ac, on_handshake_reply, "AUTH", argc, argv, argl) == REDIS_OK)
-            s->handshake_pending++;
-    }
-    if (s->cfg.db) {
-        char db[16];
-        int n = snprintf(db, sizeof db, "%d", s->cfg.db);
-        const char *argv[2] = {"SELECT", db};
-        size_t argl[2] = {6, (size_t)n};
-        if (redisAsyncCommandArgv(ac, on_handshake_reply, "SELECT", 2, argv, argl) == REDIS_OK)
-            s->handshake_pending++;
-    }
-    if (!s->cfg.password && !s->cfg.db) {
-        if (redisAsyncCommand(ac, on_handshake_reply, "PING", "PING") == REDIS_OK)
-            s->handshake_pending++;
-    }
-    if (!s->handshake_pending) { /* only out of memory gets here */
+    /* Queued now, sent first once connected. */
+    int n = redisuv_handshake(ac, on_handshake_reply, s->cfg.username, s->cfg.password, s->cfg.db,
+                              true);
+    s->handshake_pending = n > 0 ? n : 0;
+    if (n <= 0) { /* only out of memory gets here */
         set_error(s, "connect to %s:%d: cannot queue the handshake", s->cfg.host, s->cfg.port);
         drop_connection(s);
         return;

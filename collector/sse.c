@@ -311,43 +311,21 @@ static void on_sub(redisAsyncContext *ac, void *r, void *privdata)
 
 static void start_connect(sse *s)
 {
-    redisAsyncContext *ac = redisAsyncConnect(s->cfg.host, s->cfg.port);
-    if (!ac || ac->err) {
-        set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port,
-                  ac ? ac->errstr : "out of memory");
-        if (ac) redisAsyncFree(ac);
+    char err[256];
+    redisAsyncContext *ac = redisuv_connect(s->loop, s->cfg.host, s->cfg.port, s, on_connect,
+                                            on_disconnect, on_socket_error, err, sizeof err);
+    if (!ac) {
+        set_error(s, "%s", err);
         schedule_reconnect(s);
         return;
     }
-    if (redisuv_attach(ac, s->loop, on_socket_error) != 0) {
-        set_error(s, "connect to %s:%d: cannot watch the socket", s->cfg.host, s->cfg.port);
-        redisAsyncFree(ac);
-        schedule_reconnect(s);
-        return;
-    }
-    redisEnableKeepAlive(&ac->c);
-    ac->data = s;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->ac = ac;
     s->subscribed = false;
     s->handshake_deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
-    int ok = REDIS_OK;
-    if (s->cfg.password) { /* argv keeps odd passwords intact */
-        const char *argv[3] = {"AUTH"};
-        size_t argl[3] = {4};
-        int argc = 1;
-        if (s->cfg.username) {
-            argv[argc] = s->cfg.username;
-            argl[argc++] = strlen(s->cfg.username);
-        }
-        argv[argc] = s->cfg.password;
-        argl[argc++] = strlen(s->cfg.password);
-        ok = redisAsyncCommandArgv(ac, on_auth, NULL, argc, argv, argl);
-    }
     const char *argv[2] = {"SUBSCRIBE", s->cfg.channel};
     size_t argl[2] = {9, strlen(s->cfg.channel)};
-    if (ok != REDIS_OK || redisAsyncCommandArgv(ac, on_sub, NULL, 2, argv, argl) != REDIS_OK) {
+    if (redisuv_handshake(ac, on_auth, s->cfg.username, s->cfg.password, 0, false) < 0 ||
+        redisAsyncCommandArgv(ac, on_sub, NULL, 2, argv, argl) != REDIS_OK) {
         set_error(s, "connect to %s:%d: cannot queue SUBSCRIBE", s->cfg.host, s->cfg.port);
         drop_connection(s);
         return;
