@@ -10,7 +10,9 @@
  * Evaluation (loop thread) collects candidates shard by shard under the lock, then emits them
  * without any lock: cooldown per (kind, event), at most max_alerts_per_tick, then log line,
  * webhook POST (webhook.c) and Redis PUBLISH (hiredis async with our own deadlines, since
- * hiredis 0.14 has none). */
+ * hiredis 0.14 has none). The unplanned names announced (by this run or an earlier one) are a
+ * sorted set next to the channel, loaded once at start, so a restart does not announce them again.
+ */
 #include "alert.h"
 #include "redisuv.h"
 
@@ -506,6 +508,7 @@ typedef struct entry {
     uint32_t hash;
     bool planned;
     bool announced; /* unplanned_event emitted (or suppressed) for this entry */
+    time_t stored;  /* unplanned: last_seen as last written to the Redis set of announced names */
     time_t last_seen;
     uint64_t seen;
     int64_t head; /* bucket index of the newest ring slot; slots past it are zero */
@@ -567,6 +570,18 @@ struct alert {
     int closing_parts;
     void (*close_done)(void *);
     void *close_ud;
+
+    /* Unplanned names already announced, by this or an earlier run: the sorted set
+     * CHANNEL:unplanned in Redis (name -> last seen), loaded once at start (`known`, sorted). Until
+     * it has loaded (or known_wait_ms passed), unplanned_event candidates wait. */
+    char *known_key;
+    char **known;
+    size_t nknown;
+    bool known_ready;
+    uint64_t known_wait_ms;
+    const char **refresh; /* announced unplanned names seen again: their time goes to Redis */
+    time_t *refresh_t;
+    size_t nrefresh, caprefresh;
 
     /* Redis publisher */
     redisAsyncContext *ac;
@@ -754,6 +769,55 @@ static void pub_on_socket_error(redisAsyncContext *ac, int status)
     if (a) pub_drop(a);
 }
 
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static bool known_has(const alert *a, const char *name)
+{
+    return a->nknown && bsearch(&name, a->known, a->nknown, sizeof *a->known, cmp_str);
+}
+
+static void known_clear(alert *a)
+{
+    for (size_t i = 0; i < a->nknown; i++)
+        free(a->known[i]);
+    free(a->known);
+    a->known = NULL;
+    a->nknown = 0;
+}
+
+/* The reply to ZRANGEBYSCORE CHANNEL:unplanned: the names announced within the horizon. Any
+ * failure leaves the set empty (names alert again, as without Redis). */
+static void on_known(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    alert *a = privdata;
+    redisReply *reply = r;
+    if (a->known_ready) return;
+    a->known_ready = true;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || !reply->elements) return;
+    char **v = calloc(reply->elements, sizeof *v);
+    if (!v) return;
+    size_t n = 0;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type == REDIS_REPLY_STRING && (v[n] = strdup(e->str))) n++;
+    }
+    qsort(v, n, sizeof *v, cmp_str);
+    known_clear(a);
+    a->known = v;
+    a->nknown = n;
+}
+
+/* Records that `name` was announced and last seen at t (fire and forget). */
+static void known_store(alert *a, const char *name, time_t t)
+{
+    if (a->ac && a->known_key)
+        redisAsyncCommand(a->ac, NULL, NULL, "ZADD %s %lld %s", a->known_key, (long long)t, name);
+}
+
 static void pub_connect(alert *a)
 {
     char err[256];
@@ -768,6 +832,12 @@ static void pub_connect(alert *a)
     a->connect_started_ms = uv_now(a->loop);
     /* PUBLISH is the same on every database: AUTH only. */
     redisuv_handshake(ac, pub_on_auth, a->cfg.redis_username, a->cfg.redis_password, 0, false);
+    if (!a->known_ready && a->known_key) {
+        time_t now = a->cfg.clock ? a->cfg.clock(a->cfg.clock_ud) : time(NULL);
+        long long cutoff = (long long)now - (long long)a->horizon_s;
+        redisAsyncCommand(ac, NULL, NULL, "ZREMRANGEBYSCORE %s -inf (%lld", a->known_key, cutoff);
+        redisAsyncCommand(ac, on_known, a, "ZRANGEBYSCORE %s %lld +inf", a->known_key, cutoff);
+    }
 }
 
 static void pub_send(alert *a, const char *msg, size_t len)
@@ -1004,6 +1074,24 @@ static bool cand_push(alert *a, const candidate *c)
     return true;
 }
 
+/* Shard locked: e's name (stable through the tick) and last_seen, for known_store after it. */
+static void refresh_push(alert *a, entry *e)
+{
+    if (a->nrefresh == a->caprefresh) {
+        size_t cap = a->caprefresh ? a->caprefresh * 2 : 16;
+        const char **v = realloc(a->refresh, cap * sizeof *v);
+        if (!v) return;
+        a->refresh = v;
+        time_t *t = realloc(a->refresh_t, cap * sizeof *t);
+        if (!t) return;
+        a->refresh_t = t;
+        a->caprefresh = cap;
+    }
+    a->refresh[a->nrefresh] = e->name;
+    a->refresh_t[a->nrefresh++] = e->last_seen;
+    e->stored = e->last_seen;
+}
+
 static unsigned buckets_for(const alert *a, unsigned s)
 {
     unsigned n = (s + a->bucket_s - 1) / a->bucket_s;
@@ -1054,6 +1142,9 @@ static void eval_shard(alert *a, shard *sh, time_t now, int64_t cur, uint64_t *t
                     c.b = inv;
                     cand_push(a, &c);
                 } else if (r->kind == ALERT_UNPLANNED_EVENT) {
+                    if (!e->planned && e->announced &&
+                        e->last_seen - e->stored >= (time_t)(a->horizon_s / 4 + 1))
+                        refresh_push(a, e);
                     if (e->planned || e->announced) continue;
                     c.e = e;
                     c.a = e->seen;
@@ -1137,10 +1228,23 @@ int alert_tick(alert *a, time_t now)
     }
     free(tot);
 
+    for (size_t i = 0; i < a->nrefresh; i++)
+        known_store(a, a->refresh[i], a->refresh_t[i]);
+    a->nrefresh = 0;
+    if (!a->known_ready && uv_now(a->loop) >= a->known_wait_ms) a->known_ready = true;
+
     cool_prune(a, now);
     int emitted = 0;
     for (size_t i = 0; i < a->ncand; i++) {
         const candidate *c = &a->cand[i];
+        if (c->e && !a->known_ready) continue; /* next tick: the known names are loading */
+        if (c->e && known_has(a, c->event)) {  /* announced by an earlier run */
+            shard *sh = &a->shards[c->e->hash % ALERT_SHARDS];
+            pthread_mutex_lock(&sh->mu);
+            c->e->announced = true;
+            pthread_mutex_unlock(&sh->mu);
+            continue;
+        }
         cool **slot = cool_slot(a, c->kind, c->event);
         bool announce = false;
         if (*slot) {
@@ -1166,7 +1270,10 @@ int alert_tick(alert *a, time_t now)
             shard *sh = &a->shards[c->e->hash % ALERT_SHARDS];
             pthread_mutex_lock(&sh->mu);
             c->e->announced = true;
+            c->e->stored = c->e->last_seen;
+            time_t seen = c->e->last_seen;
             pthread_mutex_unlock(&sh->mu);
+            known_store(a, c->event, seen);
         }
     }
     a->ncand = 0;
@@ -1274,6 +1381,10 @@ static void alert_free(alert *a)
     alert_rules_cleanup(&a->rules);
     free(a->cand);
     free(a->strs);
+    known_clear(a);
+    free(a->known_key);
+    free(a->refresh);
+    free(a->refresh_t);
     free(a);
 }
 
@@ -1315,6 +1426,18 @@ int alert_new(uv_loop_t *loop, const alert_rules *rules, const alert_config *cfg
     a->shard_cap = (a->rules.max_events + ALERT_SHARDS - 1) / ALERT_SHARDS;
     atomic_init(&a->origin, INT64_MAX);
     atomic_init(&a->notes_dropped, 0);
+    a->known_ready = true;
+    if (pub_enabled(a)) { /* the announced unplanned names live next to the channel */
+        size_t cl = strlen(a->rules.channel);
+        if (!(a->known_key = malloc(cl + sizeof ":unplanned"))) {
+            alert_free(a);
+            return SL_ENOMEM;
+        }
+        memcpy(a->known_key, a->rules.channel, cl);
+        memcpy(a->known_key + cl, ":unplanned", sizeof ":unplanned");
+        a->known_ready = false;
+        a->known_wait_ms = uv_now(loop) + 2 * (uint64_t)a->cfg.redis_timeout_ms;
+    }
 
     webhook_config wc = {.timeout_ms = a->rules.webhook_timeout_ms,
                          .max_attempts = a->rules.webhook_attempts,

@@ -126,6 +126,24 @@ def main():
         t.eq(mv.get("sluice_alerts_fired_total"), 2, f"metrics: 2 alerts fired {mv}")
         t.eq(mv.get("sluice_alert_webhooks_delivered_total"), 2, f"metrics: 2 webhooks delivered {mv}")
         t.eq(mv.get("sluice_alert_webhooks_failed_total"), 0, f"metrics: no webhook failed {mv}")
+
+        # 4. a restart (a deploy): names announced before do not alert again; a new one does
+        names = r.cmd("ZRANGE", "sluice:alerts:unplanned", 0, -1)
+        t.eq(names, [b"Checkout Startd"], "announced unplanned names are kept in Redis")
+        t.eq(s.stop(), 0, "first collector exits 0")
+        s = Serve(binary, ["--plan", PLAN, "--redis", f"redis://127.0.0.1:{rport}",
+                           "--workers", "2", "--alerts", rules,
+                           "--alert-webhook", f"http://127.0.0.1:{hport}/hook"], tmp)
+        before = len(alerts())
+        for _ in range(3):
+            s.post("/v1/track", ev)
+        ev2 = dict(ev, event="Checkout Startedd")
+        s.post("/v1/track", ev2)
+        t.ok(wait_for(lambda: len(alerts()) > before, 10), "the new unplanned name alerts")
+        time.sleep(1.5)
+        new = [a for a in alerts()[before:] if a.get("alert") == "unplanned_event"]
+        t.eq([a.get("event") for a in new], ["Checkout Startedd"],
+             "after a restart only the name never announced alerts")
     except Exception as e:  # noqa: BLE001
         t.ok(False, f"exception: {e}")
     finally:
