@@ -50,10 +50,10 @@ for bin in "$@"; do
         curl -s -o /dev/null "http://127.0.0.1:$hport/healthz" && break
         sleep 0.2
     done
-    callgrind_control -z "$spid" >/dev/null
+    callgrind_control -z "$spid" >/dev/null 2>&1
     "$LOAD" --url "http://127.0.0.1:$hport" --invalid 0.1 --seed 1 --json "${load_args[@]}" \
         >"$work/load.json" 2>"$work/load.err"
-    callgrind_control -d "$spid" >/dev/null
+    callgrind_control -d "$spid" >/dev/null 2>&1
     sleep 0.5
     dump="$(ls "$work"/cg.out.* 2>/dev/null | head -n 1)"
     python3 - "$work/load.json" "$dump" "$bin" <<'EOF'

@@ -49,6 +49,46 @@ int main(void)
                     "\"message\":\"required property \\\"order_id\\\" is missing\"}]");
     free(json);
 
+    /* JSON output matches cJSON's rendering byte for byte: every byte 1..255 in every field,
+     * a NULL keyword, an empty list, a full list of long fields */
+    vio_list_reset(&l);
+    json = vio_list_to_json(&l);
+    CHECK_STR(json, "[]");
+    free(json);
+    for (int round = 0; round < 3; round++) {
+        vio_list_reset(&l);
+        for (int i = 0; i < (round == 2 ? VIO_MAX : 8); i++) {
+            vio *y = vio_list_push(&l, (sl_kind)(i % SL_KIND__COUNT), i % 3 ? "type" : NULL);
+            if (!y) break;
+            char *f[] = {y->path, y->expected, y->actual, y->message};
+            size_t cap[] = {VIO_PATH_MAX, VIO_TEXT_MAX, VIO_TEXT_MAX, VIO_MSG_MAX};
+            for (int k = 0; k < 4; k++) {
+                size_t n = round == 2 ? cap[k] - 1 : (size_t)(i * 37 + k * 11) % (cap[k] - 1);
+                for (size_t j = 0; j < n; j++)
+                    f[k][j] = (char)(1 + (i * 131 + k * 17 + (int)j * 7) % 255);
+                f[k][n] = 0;
+            }
+        }
+        cJSON *arr = cJSON_CreateArray();
+        for (size_t i = 0; i < l.n; i++) {
+            const vio *y = &l.items[i];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToArray(arr, o);
+            cJSON_AddStringToObject(o, "kind", sl_kind_name(y->kind));
+            cJSON_AddStringToObject(o, "path", y->path);
+            cJSON_AddStringToObject(o, "keyword", y->keyword ? y->keyword : "");
+            cJSON_AddStringToObject(o, "expected", y->expected);
+            cJSON_AddStringToObject(o, "actual", y->actual);
+            cJSON_AddStringToObject(o, "message", y->message);
+        }
+        char *want = cJSON_PrintUnformatted(arr);
+        json = vio_list_to_json(&l);
+        CHECK(json && want && strcmp(json, want) == 0);
+        free(json);
+        free(want);
+        cJSON_Delete(arr);
+    }
+
     /* diagnostics: sorted stably by position, counted by severity */
     sl_diags d;
     sl_diags_init(&d, "p.yaml");

@@ -63,8 +63,9 @@ void vio_list_reset(vio_list *l);
 /* Reserves the next slot (zeroed, kind/keyword set) and counts it; NULL when full (counted as
  * dropped). The caller fills path/expected/actual/message. */
 vio *vio_list_push(vio_list *l, sl_kind kind, const char *keyword);
-/* Appends `l` as a JSON array of {kind,path,keyword,expected,actual,message} objects to a
- * malloc'd, NUL-terminated string; returns NULL on out-of-memory. Caller frees. */
+/* Renders `l` as a JSON array of {kind,path,keyword,expected,actual,message} objects (the bytes
+ * cJSON_PrintUnformatted would give) in a malloc'd, NUL-terminated string; returns NULL on
+ * out-of-memory. Caller frees (free or cJSON_free). */
 char *vio_list_to_json(const vio_list *l);
 
 struct cJSON;
