@@ -5,8 +5,10 @@ pointing at a receiver in this test, driven by real HTTP traffic.
 Clean traffic first: the receiver must get nothing. Then a new unplanned event: exactly one
 unplanned_event alert (and none again for the same name, cooldown). Then a burst of invalid
 "Product Viewed" calls: exactly one violation_rate alert for that event. Every alert is also
-listed by GET /v1/alerts. (Silence needs a baseline of minutes; the engine test test_alert drives
-it with a fake clock.) argv[1] is the sluice binary; exit 77 when redis-server is missing."""
+listed by GET /v1/alerts and counted on /metrics. A restart: names announced before stay quiet,
+a new one alerts. Last, with 10-second buckets, a planned event that stops: exactly one silence
+alert (about a minute of real time; test_alert covers the rules with a fake clock).
+argv[1] is the sluice binary; exit 77 when redis-server is missing."""
 import http.server
 import json
 import os
@@ -58,6 +60,44 @@ def viewed(valid, i):
     if not valid:
         props["price"] = "89"  # string for a number
     return {"type": "track", "event": "Product Viewed", "userId": f"u{i}", "properties": props}
+
+
+def silence(t, binary, rport, hport, tmp):
+    """5. A planned event that stops (a tag gone silent after a release): exactly one silence
+    alert, and none while it flows. Real time: 10 s buckets, a 20 s window (the current partial
+    bucket and the one before, so a bucket boundary never looks silent) against a 40 s baseline;
+    the rule needs one window of observed baseline first. About a minute."""
+    rules = os.path.join(tmp, "silence.yaml")
+    with open(rules, "w") as f:
+        f.write("interval: 200ms\ncooldown: 10m\nrules:\n"
+                "  - alert: silence\n    event: Product Viewed\n    below: 10%\n"
+                "    window: 20s\n    baseline: 40s\n    min_baseline: 5\n")
+    with Receiver.lock:
+        Receiver.got.clear()
+    s = Serve(binary, ["--plan", PLAN, "--redis", f"redis://127.0.0.1:{rport}",
+                       "--workers", "2", "--alerts", rules,
+                       "--alert-webhook", f"http://127.0.0.1:{hport}/hook"], tmp)
+    try:
+        end = time.time() + 42
+        i = 0
+        while time.time() < end:
+            st, _, _ = s.post("/v1/track", viewed(True, i))
+            i += 1
+            time.sleep(0.1)
+        t.eq(alerts(), [], f"no alert while the event flows ({i} events in 42 s)")
+        stopped = time.time()
+        t.ok(wait_for(lambda: any(a.get("alert") == "silence" for a in alerts()), 35),
+             "silence alert delivered after the event stopped")
+        took = time.time() - stopped
+        time.sleep(1.0)
+        got = alerts()
+        t.eq([(a.get("alert"), a.get("event")) for a in got], [("silence", "Product Viewed")],
+             f"exactly one alert: silence of Product Viewed ({took:.1f} s after it stopped)")
+        if got:  # the stop falls anywhere in a bucket: a few events may remain in the window
+            t.ok(got[0].get("value", 100) < 10, f"window volume under 10% ({got[0].get('value')})")
+            t.ok(9 <= took <= 32, f"fired once the window had (almost) emptied ({took:.1f} s)")
+    finally:
+        t.eq(s.stop(), 0, "silence collector exits 0")
 
 
 def main():
@@ -144,6 +184,9 @@ def main():
         new = [a for a in alerts()[before:] if a.get("alert") == "unplanned_event"]
         t.eq([a.get("event") for a in new], ["Checkout Startedd"],
              "after a restart only the name never announced alerts")
+        t.eq(s.stop(), 0, "second collector exits 0")
+        s = None
+        silence(t, binary, rport, hport, tmp)
     except Exception as e:  # noqa: BLE001
         t.ok(False, f"exception: {e}")
     finally:
