@@ -666,21 +666,18 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
         static const char b[] = "{\"status\":\"ok\"}";
         reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
     } else if (rd->kind == K_READY) {
-        /* Ready = a POST would get a 2xx: Redis up, or down with a spool that has room (the
-         * events wait on disk; they are replayed when Redis is back). */
-        bool redis_up = sink_ready(w->sink);
-        if (!w->draining && redis_up) {
+        /* Ready = Redis reachable (and not draining). While Redis is down a spool with room
+         * still takes events; the 503 says so, for whoever reads it. */
+        if (sink_ready(w->sink) && !w->draining) {
             static const char b[] = "{\"status\":\"ready\",\"redis\":\"up\"}";
-            reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
-        } else if (!w->draining && w->dur && durable_can_accept(w->dur)) {
-            static const char b[] =
-                "{\"status\":\"ready\",\"redis\":\"down\",\"spool\":\"accepting\"}";
             reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
         } else {
             reply_error(w, c, rq, route, 503,
-                        w->draining ? "shutting down"
-                        : w->dur    ? "Redis is not reachable and the spool is full"
-                                    : "Redis is not reachable",
+                        w->draining                            ? "shutting down"
+                        : w->dur && durable_can_accept(w->dur) ? "Redis is not reachable; "
+                                                                 "events are spooled to disk"
+                        : w->dur ? "Redis is not reachable and the spool is full"
+                                 : "Redis is not reachable",
                         NULL, w->srv->retry_after_hdr);
         }
     } else {
