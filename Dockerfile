@@ -8,9 +8,8 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY validator validator
 COPY collector collector
-COPY tests tests
-COPY fuzz fuzz
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(nproc)" --target sluice
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF \
+    && cmake --build build -j"$(nproc)" --target sluice
 
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -22,6 +21,6 @@ COPY specs /etc/sluice/specs
 USER sluice
 WORKDIR /var/lib/sluice
 EXPOSE 8080
-# With no --redis, sluice starts its own redis-server under ./.sluice (AOF on).
+# With no --redis, sluice starts its own redis-server with its data under ./sluice-data (AOF on).
 ENTRYPOINT ["/usr/local/bin/sluice"]
 CMD ["serve", "--plan", "/etc/sluice/specs/ecommerce.yaml", "--listen", "0.0.0.0:8080"]
