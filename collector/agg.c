@@ -26,6 +26,8 @@
 
 #include <hiredis/async.h>
 
+#include "sl_buf.h"
+
 #define ROW_VOLUME (-1)
 #define AGG_BACKOFF_MAX_TICKS 16
 #define AGG_STR_MAX 128 /* prefix, channel */
@@ -129,106 +131,63 @@ char *agg_group_id(char dst[17], const char *event, const char *kind, const char
     return dst;
 }
 
-/* A growable string for JSON records; `oom` sticks. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 /* Appends s[0..n) as a JSON string literal. */
-static void sb_jstr(sbuf *b, const char *s, size_t n)
+static void sb_jstr(sl_buf *b, const char *s, size_t n)
 {
-    sb_put(b, "\"", 1);
+    sl_buf_put(b, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        sb_put(b, s + run, i - run);
+        sl_buf_put(b, s + run, i - run);
         run = i + 1;
         char esc[8];
         switch (c) {
         case '"':
-            sb_put(b, "\\\"", 2);
+            sl_buf_put(b, "\\\"", 2);
             break;
         case '\\':
-            sb_put(b, "\\\\", 2);
+            sl_buf_put(b, "\\\\", 2);
             break;
         case '\n':
-            sb_put(b, "\\n", 2);
+            sl_buf_put(b, "\\n", 2);
             break;
         case '\r':
-            sb_put(b, "\\r", 2);
+            sl_buf_put(b, "\\r", 2);
             break;
         case '\t':
-            sb_put(b, "\\t", 2);
+            sl_buf_put(b, "\\t", 2);
             break;
         default:
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_put(b, esc, 6);
+            sl_buf_put(b, esc, 6);
         }
     }
-    sb_put(b, s + run, n - run);
-    sb_put(b, "\"", 1);
+    sl_buf_put(b, s + run, n - run);
+    sl_buf_put(b, "\"", 1);
 }
 
-static void sb_jfield(sbuf *b, const char *name, const char *val)
+static void sb_jfield(sl_buf *b, const char *name, const char *val)
 {
-    sb_printf(b, ",\"%s\":", name);
+    sl_buf_printf(b, ",\"%s\":", name);
     if (val)
         sb_jstr(b, val, strlen(val));
     else
-        sb_puts(b, "null");
+        sl_buf_puts(b, "null");
 }
 
 /* "payload": the event itself when it fits in max bytes, else a truncated string plus
  * "truncated":true. */
-static void sb_payload(sbuf *b, const char *name, const char *json, size_t len, size_t max)
+static void sb_payload(sl_buf *b, const char *name, const char *json, size_t len, size_t max)
 {
-    sb_printf(b, ",\"%s\":", name);
+    sl_buf_printf(b, ",\"%s\":", name);
     if (!json) {
-        sb_puts(b, "null");
+        sl_buf_puts(b, "null");
     } else if (len <= max) {
-        sb_put(b, json, len);
+        sl_buf_put(b, json, len);
     } else {
         sb_jstr(b, json, utf8_cut(json, len, max));
-        sb_puts(b, ",\"truncated\":true");
+        sl_buf_puts(b, ",\"truncated\":true");
     }
 }
 
@@ -486,17 +445,17 @@ static void flush_row(agg *a, row *r)
     snprintf(n1, sizeof n1, "%llu", (unsigned long long)r->count);
     CMD("HINCRBY", key, gid, n1);
     CMD("EXPIREAT", key, expire_at);
-    sbuf meta = {0};
-    sb_puts(&meta, "{\"event\":");
+    sl_buf meta = {0};
+    sl_buf_puts(&meta, "{\"event\":");
     sb_jstr(&meta, r->event, strlen(r->event));
     sb_jfield(&meta, "kind", kind);
     sb_jfield(&meta, "path", r->path);
-    sb_puts(&meta, "}");
+    sl_buf_puts(&meta, "}");
     if (!meta.oom) {
         snprintf(key, sizeof key, "%s:%s:groups", P, V);
         CMD("HSET", key, gid, meta.p);
     }
-    free(meta.p);
+    sl_buf_free(&meta);
     snprintf(n1, sizeof n1, "%lld", (long long)r->first);
     snprintf(n2, sizeof n2, "%lld", (long long)r->last);
     snprintf(key, sizeof key, "%s:%s:first", P, V);
@@ -609,14 +568,10 @@ int agg_new(uv_loop_t *loop, const agg_config *cfgp, agg **out)
     const char *strs[] = {cfg.host, cfg.username, cfg.password, cfg.prefix, cfg.channel};
     const char **dst[] = {&a->cfg.host, &a->cfg.username, &a->cfg.password, &a->cfg.prefix,
                           &a->cfg.channel};
-    enum { NSTR = sizeof strs / sizeof strs[0] };
-    size_t total = 0;
-    for (int i = 0; i < NSTR; i++)
-        total += strs[i] ? strlen(strs[i]) + 1 : 0;
     size_t isize = 1;
     while (isize < cfg.max_groups * 2)
         isize *= 2;
-    a->strings = malloc(total);
+    a->strings = sl_strs_copy(sizeof strs / sizeof strs[0], strs, dst);
     a->rows = malloc(cfg.max_groups * sizeof *a->rows);
     a->index = calloc(isize, sizeof *a->index);
     if (!a->strings || !a->rows || !a->index) {
@@ -627,15 +582,6 @@ int agg_new(uv_loop_t *loop, const agg_config *cfgp, agg **out)
         return SL_ENOMEM;
     }
     a->index_mask = isize - 1;
-    char *p = a->strings;
-    for (int i = 0; i < NSTR; i++) {
-        *dst[i] = NULL;
-        if (!strs[i]) continue;
-        size_t n = strlen(strs[i]) + 1;
-        memcpy(p, strs[i], n);
-        *dst[i] = p;
-        p += n;
-    }
     a->backoff_ticks = 1;
     a->last_cleanup = 0;
     uv_timer_init(loop, &a->timer);
@@ -655,18 +601,18 @@ static void publish(agg *a, const char *version, const char *write_key, const ch
         a->st.publish_dropped++;
         return;
     }
-    sbuf b = {0};
-    sb_printf(&b, "{\"ts\":%lld", (long long)now);
+    sl_buf b = {0};
+    sl_buf_printf(&b, "{\"ts\":%lld", (long long)now);
     sb_jfield(&b, "plan_version", version);
     sb_jfield(&b, "write_key", write_key);
     sb_jfield(&b, "event", event);
     sb_jfield(&b, "session", session);
-    sb_puts(&b, ",\"violations\":");
+    sl_buf_puts(&b, ",\"violations\":");
     char *vj = vl ? vio_list_to_json(vl) : NULL;
-    sb_puts(&b, vj ? vj : "[]");
+    sl_buf_puts(&b, vj ? vj : "[]");
     free(vj);
     sb_payload(&b, "example", json, len, a->cfg.example_max);
-    sb_puts(&b, "}");
+    sl_buf_puts(&b, "}");
     if (b.oom) {
         a->st.publish_dropped++;
     } else {
@@ -677,7 +623,7 @@ static void publish(agg *a, const char *version, const char *write_key, const ch
         else
             a->st.publish_dropped++;
     }
-    free(b.p);
+    sl_buf_free(&b);
 }
 
 /* Adds one example record to r, within the per-row count and the agg's byte budget. */
@@ -690,16 +636,16 @@ static void add_example(agg *a, row *r, const vio *v, const char *write_key, con
         a->st.examples_dropped++;
         return;
     }
-    sbuf b = {0};
-    sb_printf(&b, "{\"ts\":%lld", (long long)now);
+    sl_buf b = {0};
+    sl_buf_printf(&b, "{\"ts\":%lld", (long long)now);
     sb_jfield(&b, "message", v->message);
     sb_jfield(&b, "actual", v->actual[0] ? v->actual : NULL);
     sb_jfield(&b, "write_key", write_key);
     sb_jfield(&b, "session", session);
     sb_payload(&b, "payload", json, len, a->cfg.example_max);
-    sb_puts(&b, "}");
+    sl_buf_puts(&b, "}");
     if (b.oom) {
-        free(b.p);
+        sl_buf_free(&b);
         a->st.examples_dropped++;
         return;
     }

@@ -28,6 +28,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "sl_buf.h"
 #include "srcmap.h"
 #include "webhook.h"
 #include "yamlj.h"
@@ -579,8 +580,10 @@ struct alert {
     size_t nknown;
     bool known_ready;
     uint64_t known_wait_ms;
-    const char **refresh; /* announced unplanned names seen again: their time goes to Redis */
-    time_t *refresh_t;
+    struct refresh {
+        const char *name; /* an entry's name, stable through the tick */
+        time_t last_seen;
+    } * refresh; /* announced unplanned names seen again: their time goes to Redis */
     size_t nrefresh, caprefresh;
 
     /* Redis publisher */
@@ -1077,18 +1080,8 @@ static bool cand_push(alert *a, const candidate *c)
 /* Shard locked: e's name (stable through the tick) and last_seen, for known_store after it. */
 static void refresh_push(alert *a, entry *e)
 {
-    if (a->nrefresh == a->caprefresh) {
-        size_t cap = a->caprefresh ? a->caprefresh * 2 : 16;
-        const char **v = realloc(a->refresh, cap * sizeof *v);
-        if (!v) return;
-        a->refresh = v;
-        time_t *t = realloc(a->refresh_t, cap * sizeof *t);
-        if (!t) return;
-        a->refresh_t = t;
-        a->caprefresh = cap;
-    }
-    a->refresh[a->nrefresh] = e->name;
-    a->refresh_t[a->nrefresh++] = e->last_seen;
+    if (sl_grow(&a->refresh, &a->caprefresh, a->nrefresh + 1, sizeof *a->refresh)) return;
+    a->refresh[a->nrefresh++] = (struct refresh){e->name, e->last_seen};
     e->stored = e->last_seen;
 }
 
@@ -1229,7 +1222,7 @@ int alert_tick(alert *a, time_t now)
     free(tot);
 
     for (size_t i = 0; i < a->nrefresh; i++)
-        known_store(a, a->refresh[i], a->refresh_t[i]);
+        known_store(a, a->refresh[i].name, a->refresh[i].last_seen);
     a->nrefresh = 0;
     if (!a->known_ready && uv_now(a->loop) >= a->known_wait_ms) a->known_ready = true;
 
@@ -1310,24 +1303,10 @@ static void on_webhook_result(void *ud, const char *url, bool ok, unsigned attem
 
 static int copy_cfg_strings(alert *a, const alert_config *cfg)
 {
-    const char *src[3] = {cfg->redis_host, cfg->redis_username, cfg->redis_password};
-    const char **dst[3] = {&a->cfg.redis_host, &a->cfg.redis_username, &a->cfg.redis_password};
-    size_t total = 1;
-    for (int i = 0; i < 3; i++)
-        total += src[i] ? strlen(src[i]) + 1 : 0;
-    if (!(a->strs = malloc(total))) return SL_ENOMEM;
-    char *p = a->strs;
-    for (int i = 0; i < 3; i++) {
-        if (!src[i]) {
-            *dst[i] = NULL;
-            continue;
-        }
-        size_t n = strlen(src[i]) + 1;
-        memcpy(p, src[i], n);
-        *dst[i] = p;
-        p += n;
-    }
-    return 0;
+    const char *src[] = {cfg->redis_host, cfg->redis_username, cfg->redis_password};
+    const char **dst[] = {&a->cfg.redis_host, &a->cfg.redis_username, &a->cfg.redis_password};
+    a->strs = sl_strs_copy(sizeof src / sizeof src[0], src, dst);
+    return a->strs ? 0 : SL_ENOMEM;
 }
 
 static int copy_rules(alert_rules *dst, const alert_rules *src)
@@ -1384,7 +1363,6 @@ static void alert_free(alert *a)
     known_clear(a);
     free(a->known_key);
     free(a->refresh);
-    free(a->refresh_t);
     free(a);
 }
 

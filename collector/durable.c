@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_buf.h"
 #include "sl_err.h"
 
 #define NFIELDS 4
@@ -219,19 +220,6 @@ int durable_write(durable *d, const sink_entry *entries, size_t n, durable_done_
 
 /* ---- replay ------------------------------------------------------------------------------ */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np) return SL_ENOMEM;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 /* Reads the next group of records into rbuf/rents. Returns 0 (d->rloaded tells whether there is
  * a group) or an error. */
 static int replay_load(durable *d)
@@ -243,8 +231,8 @@ static int replay_load(durable *d)
         int r = spool_read(d->rd, &rec);
         if (r < 0) return r;
         if (r == 0) break;
-        if (grow((void **)&d->rbuf, &d->rcap, d->rlen + rec.len, 1) ||
-            grow((void **)&d->roff, &d->rslots, 2 * (d->rrecs + 1), sizeof *d->roff))
+        if (sl_grow(&d->rbuf, &d->rcap, d->rlen + rec.len, 1) ||
+            sl_grow(&d->roff, &d->rslots, 2 * (d->rrecs + 1), sizeof *d->roff))
             return SL_ENOMEM;
         memcpy(d->rbuf + d->rlen, rec.data, rec.len);
         d->roff[2 * d->rrecs] = d->rlen;

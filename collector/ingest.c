@@ -22,75 +22,22 @@
 #include <zlib.h>
 
 #include "arena.h"
-
-/* ---- growable byte buffer ------------------------------------------------------------- */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} dbuf;
-
-static bool db_reserve(dbuf *b, size_t extra)
-{
-    if (b->n + extra <= b->cap) return true;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + extra)
-        cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (!np) {
-        b->oom = true;
-        return false;
-    }
-    b->p = np;
-    b->cap = cap;
-    return true;
-}
-
-static void db_put(dbuf *b, const char *s, size_t n)
-{
-    if (!db_reserve(b, n)) return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-}
-
-static void db_puts(dbuf *b, const char *s)
-{
-    db_put(b, s, strlen(s));
-}
-static void db_putc(dbuf *b, char c)
-{
-    db_put(b, &c, 1);
-}
-
-static void db_printf(dbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void db_printf(dbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !db_reserve(b, (size_t)n + 1)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)n;
-}
+#include "sl_buf.h"
 
 /* JSON string contents (no quotes). */
-static void db_escape(dbuf *b, const char *s, size_t n)
+static void db_escape(sl_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
-            db_putc(b, '\\');
-            db_putc(b, (char)c);
+            sl_buf_putc(b, '\\');
+            sl_buf_putc(b, (char)c);
         } else if (c < 0x20) {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            db_put(b, e, 6);
+            sl_buf_put(b, e, 6);
         } else {
-            db_putc(b, (char)c);
+            sl_buf_putc(b, (char)c);
         }
     }
 }
@@ -133,8 +80,8 @@ struct ingest {
     uint32_t kt_gen;
     keyent *ks; /* the keys of the objects open on the scanner's path, innermost last */
     size_t ks_n, ks_cap;
-    dbuf keydec; /* decoded keys that had escapes */
-    span *spans; /* this body's containers, sorted by start (pass 1 pushes them in that order) */
+    sl_buf keydec; /* decoded keys that had escapes */
+    span *spans;   /* this body's containers, sorted by start (pass 1 pushes them in that order) */
     size_t nspans, capspans, span_hint;
     bool spans_ok;     /* false after an allocation failure: pass 2 then scans instead */
     const char *sbody; /* the body the spans describe */
@@ -142,9 +89,9 @@ struct ingest {
     plan_ctx *pctx;
     arena *ar;
     vio_list vl;
-    dbuf out;    /* event bytes, violation arrays, message ids */
-    dbuf report; /* dry-run report */
-    dbuf inflated;
+    sl_buf out;    /* event bytes, violation arrays, message ids */
+    sl_buf report; /* dry-run report */
+    sl_buf inflated;
     entry_ref *refs;
     sink_entry *entries;
     size_t nrefs, capref;
@@ -185,13 +132,13 @@ void ingest_free(ingest *ig)
     if (!ig) return;
     plan_ctx_free(ig->pctx);
     arena_free(ig->ar);
-    free(ig->out.p);
-    free(ig->report.p);
-    free(ig->inflated.p);
+    sl_buf_free(&ig->out);
+    sl_buf_free(&ig->report);
+    sl_buf_free(&ig->inflated);
     free(ig->path);
     free(ig->kt);
     free(ig->ks);
-    free(ig->keydec.p);
+    sl_buf_free(&ig->keydec);
     free(ig->spans);
     free(ig->refs);
     free(ig->entries);
@@ -238,7 +185,7 @@ int ingest_inflate(ingest *ig, const char *src, size_t n, size_t cap, const char
     } else {
         inflateReset(&ig->zs);
     }
-    dbuf *b = &ig->inflated;
+    sl_buf *b = &ig->inflated;
     b->n = 0;
     ig->zs.next_in = (unsigned char *)src;
     ig->zs.avail_in = (uInt)n;
@@ -479,9 +426,9 @@ static size_t str_decode(char *dst, const char *p, size_t n)
 }
 
 /* Appends the decoded bytes of a validated string's contents (p, n: between the quotes). */
-static void key_decode(dbuf *b, const char *p, size_t n)
+static void key_decode(sl_buf *b, const char *p, size_t n)
 {
-    if (!db_reserve(b, n)) return;
+    if (!sl_buf_reserve(b, n)) return;
     b->n += str_decode(b->p + b->n, p, n);
 }
 
@@ -1132,26 +1079,26 @@ typedef struct {
     size_t mid_off, mid_len;
 } built;
 
-static void put_sep(dbuf *b, size_t *count)
+static void put_sep(sl_buf *b, size_t *count)
 {
-    if ((*count)++) db_putc(b, ',');
+    if ((*count)++) sl_buf_putc(b, ',');
 }
 
 /* Emits item's object merged with the batch's (item members win) and, when add_ip, "ip". */
 static void emit_merged(ingest *ig, slice item, slice shared, const char *ip, built *bt,
                         bool is_ctx)
 {
-    dbuf *o = &ig->out;
+    sl_buf *o = &ig->out;
     size_t count = 0;
     bool ip_seen = false;
     iter it;
     member m;
-    db_putc(o, '{');
+    sl_buf_putc(o, '{');
     if (is_object(item)) {
         it_init(&it, ig, item);
         while (it_next_member(&it, &m)) {
             put_sep(o, &count);
-            db_put(o, m.raw.p, m.raw.n);
+            sl_buf_put(o, m.raw.p, m.raw.n);
             if (key_is(m.key, "ip")) ip_seen = true;
         }
     }
@@ -1160,33 +1107,33 @@ static void emit_merged(ingest *ig, slice item, slice shared, const char *ip, bu
         while (it_next_member(&it, &m)) {
             if (obj_has_key(ig, item, m.key)) continue;
             put_sep(o, &count);
-            db_put(o, m.raw.p, m.raw.n);
+            sl_buf_put(o, m.raw.p, m.raw.n);
             if (key_is(m.key, "ip")) ip_seen = true;
         }
     }
     if (is_ctx && ip && !ip_seen) {
         put_sep(o, &count);
-        db_puts(o, "\"ip\":\"");
+        sl_buf_puts(o, "\"ip\":\"");
         db_escape(o, ip, strlen(ip));
-        db_putc(o, '"');
+        sl_buf_putc(o, '"');
     }
     if (is_ctx) {
         bt->ctx_close = o->n;
         bt->ctx_nonempty = count > 0;
     }
-    db_putc(o, '}');
+    sl_buf_putc(o, '}');
 }
 
 static void build_event(ingest *ig, const ingest_request *rq, slice item, const batch_shared *bs,
                         const char *type, built *bt)
 {
-    dbuf *o = &ig->out;
+    sl_buf *o = &ig->out;
     size_t count = 0;
     bool has_mid = false, has_rat = false, has_ctx = false, has_integ = false;
     iter it;
     member m;
     memset(bt, 0, sizeof *bt);
-    db_putc(o, '{');
+    sl_buf_putc(o, '{');
     it_init(&it, ig, item);
     while (it_next_member(&it, &m)) {
         if (key_is(m.key, "writeKey")) continue;
@@ -1194,14 +1141,14 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
         if (key_is(m.key, "context") && is_object(m.val)) {
             has_ctx = true;
             put_sep(o, &count);
-            db_puts(o, "\"context\":");
+            sl_buf_puts(o, "\"context\":");
             emit_merged(ig, m.val, bs ? bs->ctx : (slice){0}, rq->client_ip, bt, true);
             continue;
         }
         if (key_is(m.key, "integrations") && bs && is_object(bs->integ) && is_object(m.val)) {
             has_integ = true;
             put_sep(o, &count);
-            db_puts(o, "\"integrations\":");
+            sl_buf_puts(o, "\"integrations\":");
             emit_merged(ig, m.val, bs->integ, NULL, bt, false);
             continue;
         }
@@ -1211,7 +1158,7 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
         if (key_is(m.key, "messageId")) {
             has_mid = true;
             size_t vstart = o->n + (size_t)(m.val.p - m.raw.p);
-            db_put(o, m.raw.p, m.raw.n);
+            sl_buf_put(o, m.raw.p, m.raw.n);
             if (m.val.p[0] == '"')
                 bt->mid_off = vstart + 1, bt->mid_len = m.val.n - 2;
             else
@@ -1219,41 +1166,41 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
             continue;
         }
         if (key_is(m.key, "receivedAt")) has_rat = true;
-        db_put(o, m.raw.p, m.raw.n);
+        sl_buf_put(o, m.raw.p, m.raw.n);
     }
     if (type) {
         put_sep(o, &count);
-        db_puts(o, "\"type\":\"");
-        db_puts(o, type);
-        db_putc(o, '"');
+        sl_buf_puts(o, "\"type\":\"");
+        sl_buf_puts(o, type);
+        sl_buf_putc(o, '"');
     }
     if (!has_mid) {
         char id[37];
         ingest_uuid(ig, id);
         put_sep(o, &count);
-        db_puts(o, "\"messageId\":\"");
+        sl_buf_puts(o, "\"messageId\":\"");
         bt->mid_off = o->n;
         bt->mid_len = 36;
-        db_put(o, id, 36);
-        db_putc(o, '"');
+        sl_buf_put(o, id, 36);
+        sl_buf_putc(o, '"');
     }
     if (!has_rat && rq->received_at) {
         put_sep(o, &count);
-        db_puts(o, "\"receivedAt\":\"");
-        db_puts(o, rq->received_at);
-        db_putc(o, '"');
+        sl_buf_puts(o, "\"receivedAt\":\"");
+        sl_buf_puts(o, rq->received_at);
+        sl_buf_putc(o, '"');
     }
     if (!has_ctx) {
         put_sep(o, &count);
-        db_puts(o, "\"context\":");
+        sl_buf_puts(o, "\"context\":");
         emit_merged(ig, (slice){0}, bs ? bs->ctx : (slice){0}, rq->client_ip, bt, true);
     }
     if (!has_integ && bs && bs->integ.n) {
         put_sep(o, &count);
-        db_puts(o, "\"integrations\":");
-        db_put(o, bs->integ.p, bs->integ.n);
+        sl_buf_puts(o, "\"integrations\":");
+        sl_buf_put(o, bs->integ.p, bs->integ.n);
     }
-    db_putc(o, '}');
+    sl_buf_putc(o, '}');
 }
 
 /* ---- running a request ------------------------------------------------------------------ */
@@ -1337,29 +1284,29 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
             goto out;
         }
         vio_off = ig->out.n;
-        db_puts(&ig->out, vj);
+        sl_buf_puts(&ig->out, vj);
         vio_len = ig->out.n - vio_off;
         cJSON_free(vj);
     }
     if (rq->dry_run) {
-        dbuf *r = &ig->report;
-        if (res->nevents > 1) db_putc(r, ',');
-        db_printf(r, "{\"index\":%ld", index < 0 ? 0 : index);
+        sl_buf *r = &ig->report;
+        if (res->nevents > 1) sl_buf_putc(r, ',');
+        sl_buf_printf(r, "{\"index\":%ld", index < 0 ? 0 : index);
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
         if (cJSON_IsString(t)) {
-            db_puts(r, ",\"type\":\"");
+            sl_buf_puts(r, ",\"type\":\"");
             db_escape(r, t->valuestring, strlen(t->valuestring));
-            db_putc(r, '"');
+            sl_buf_putc(r, '"');
         }
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "event");
         if (cJSON_IsString(e)) {
-            db_puts(r, ",\"event\":\"");
+            sl_buf_puts(r, ",\"event\":\"");
             db_escape(r, e->valuestring, strlen(e->valuestring));
-            db_putc(r, '"');
+            sl_buf_putc(r, '"');
         }
-        db_printf(r, ",\"valid\":%s,\"violations\":", nerr ? "false" : "true");
-        db_put(r, ig->out.p + vio_off, vio_len);
-        db_putc(r, '}');
+        sl_buf_printf(r, ",\"valid\":%s,\"violations\":", nerr ? "false" : "true");
+        sl_buf_put(r, ig->out.p + vio_off, vio_len);
+        sl_buf_putc(r, '}');
     }
     if (nerr)
         res->ninvalid++;
@@ -1379,7 +1326,7 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
     if (nerr && plan_get_policy(p)->on_violation == PLAN_FORWARD && bt.ctx_close) {
         /* Also to the events stream, with the violations under context.violations. */
         size_t need = len + vio_len + 16;
-        if (!db_reserve(&ig->out, need)) {
+        if (!sl_buf_reserve(&ig->out, need)) {
             rc = SL_ENOMEM;
             goto out;
         }
@@ -1388,9 +1335,9 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
         char *o = ig->out.p;
         memcpy(o + fstart, o + start, head);
         ig->out.n += head;
-        db_puts(&ig->out, bt.ctx_nonempty ? ",\"violations\":" : "\"violations\":");
-        db_put(&ig->out, ig->out.p + vio_off, vio_len);
-        db_put(&ig->out, ig->out.p + bt.ctx_close, len - head);
+        sl_buf_puts(&ig->out, bt.ctx_nonempty ? ",\"violations\":" : "\"violations\":");
+        sl_buf_put(&ig->out, ig->out.p + vio_off, vio_len);
+        sl_buf_put(&ig->out, ig->out.p + bt.ctx_close, len - head);
         entry_ref *fr = push_ref(ig);
         if (!fr) {
             rc = SL_ENOMEM;
@@ -1554,7 +1501,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
         }
     }
     bool is_batch = rq->call == INGEST_BATCH || (rq->call == INGEST_ANY && batch.p);
-    if (rq->dry_run) db_puts(&ig->report, "\"results\":[");
+    if (rq->dry_run) sl_buf_puts(&ig->report, "\"results\":[");
     int rc = 0;
     if (!is_batch) {
         const char *type = rq->call == INGEST_ANY ? NULL : ingest_call_name(rq->call);
@@ -1608,18 +1555,18 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     res->entries = ig->entries;
     res->nentries = ig->nrefs;
     if (rq->dry_run) {
-        db_putc(&ig->report, ']');
+        sl_buf_putc(&ig->report, ']');
         /* Prefix the summary: build the final report in front of the results. */
         char head[160];
         int hn = snprintf(head, sizeof head,
                           "{\"success\":true,\"dry_run\":true,\"events\":%zu,\"valid\":%zu,"
                           "\"invalid\":%zu,",
                           res->nevents, res->nvalid, res->ninvalid);
-        if (!db_reserve(&ig->report, (size_t)hn + 1)) return SL_ENOMEM;
+        if (!sl_buf_reserve(&ig->report, (size_t)hn + 1)) return SL_ENOMEM;
         memmove(ig->report.p + hn, ig->report.p, ig->report.n);
         memcpy(ig->report.p, head, (size_t)hn);
         ig->report.n += (size_t)hn;
-        db_putc(&ig->report, '}');
+        sl_buf_putc(&ig->report, '}');
         if (ig->report.oom) return SL_ENOMEM;
         res->report = ig->report.p;
         res->report_len = ig->report.n;

@@ -38,6 +38,7 @@
 #include <hiredis/hiredis.h>
 
 #include "redisuv.h"
+#include "sl_buf.h"
 #include "sl_err.h"
 
 #define SINK_BACKOFF_MIN_MS 50
@@ -484,23 +485,9 @@ sink *sink_new(uv_loop_t *loop, const sink_config *cfg)
                           cfg->invalid_key ? cfg->invalid_key : "sluice:invalid"};
     const char **dst[] = {&s->cfg.host, &s->cfg.username, &s->cfg.password, &s->cfg.events_key,
                           &s->cfg.invalid_key};
-    enum { NSTR = sizeof strs / sizeof strs[0] };
-    size_t total = 1;
-    for (int i = 0; i < NSTR; i++)
-        total += strs[i] ? strlen(strs[i]) + 1 : 0;
-    s->strings = malloc(total);
-    if (!s->strings) {
+    if (!(s->strings = sl_strs_copy(sizeof strs / sizeof strs[0], strs, dst))) {
         free(s);
         return NULL;
-    }
-    char *p = s->strings;
-    for (int i = 0; i < NSTR; i++) {
-        *dst[i] = NULL;
-        if (!strs[i]) continue;
-        size_t n = strlen(strs[i]) + 1;
-        memcpy(p, strs[i], n);
-        *dst[i] = p;
-        p += n;
     }
     if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
     if (!s->cfg.port) s->cfg.port = 6379;

@@ -32,6 +32,8 @@
 
 #include <zlib.h>
 
+#include "sl_buf.h"
+
 #define SPOOL_MAGIC "SLSPOOL1"
 #define SPOOL_HDR 16u  /* magic[8] + u64 seq */
 #define SPOOL_FRAME 8u /* u32 len + u32 crc */
@@ -157,19 +159,6 @@ static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off)
         n -= (size_t)w;
         off += (uint64_t)w;
     }
-    return 0;
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 16;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q) return SL_ENOMEM;
-    *p = q;
-    *cap = n;
     return 0;
 }
 
@@ -433,8 +422,8 @@ static void start_job(spool *s)
     size_t need = (size_t)(4 * s->pend.len / s->cfg.segment_bytes) + 2;
     if (need > s->pend.nrec) need = s->pend.nrec;
     need += 2;
-    if (grow((void **)&s->jt, &s->jtcap, need, sizeof *s->jt) < 0 ||
-        grow((void **)&s->segs, &s->segcap, s->nsegs + need, sizeof *s->segs) < 0) {
+    if (sl_grow(&s->jt, &s->jtcap, need, sizeof *s->jt) < 0 ||
+        sl_grow(&s->segs, &s->segcap, s->nsegs + need, sizeof *s->segs) < 0) {
         uv_timer_start(&s->timer, on_timer, 10, 0);
         return;
     }
@@ -526,8 +515,8 @@ static int append_common(spool *s, const spool_buf *v, size_t nrecs, size_t nfie
         return SPOOL_EFULL;
     }
     batch *b = &s->pend;
-    if (grow((void **)&b->buf, &b->cap, b->len + total, 1) < 0 ||
-        grow((void **)&b->w, &b->wcap, b->nw + 1, sizeof *b->w) < 0)
+    if (sl_grow(&b->buf, &b->cap, b->len + total, 1) < 0 ||
+        sl_grow(&b->w, &b->wcap, b->nw + 1, sizeof *b->w) < 0)
         return SL_ENOMEM;
     unsigned char *p = b->buf + b->len;
     for (size_t i = 0; i < nrecs; i++) {
@@ -676,7 +665,7 @@ static int recover_seg(spool *s, uint64_t seq, segbuf *b, bool *changed)
         rc = unlinkat(s->dirfd, name, 0) < 0 ? SL_EIO : 0;
         goto out;
     }
-    if (grow((void **)&s->segs, &s->segcap, s->nsegs + 1, sizeof *s->segs) < 0) {
+    if (sl_grow(&s->segs, &s->segcap, s->nsegs + 1, sizeof *s->segs) < 0) {
         rc = SL_ENOMEM;
         goto out;
     }
@@ -710,7 +699,7 @@ static int recover(spool *s, char *err, size_t errcap)
         if (!parse_seg_name(de->d_name, &seq, &is_seg)) continue;
         if (seq > maxseq) maxseq = seq;
         if (!is_seg) continue;
-        if (grow((void **)&seqs, &cap, n + 1, sizeof *seqs) < 0) {
+        if (sl_grow(&seqs, &cap, n + 1, sizeof *seqs) < 0) {
             rc = SL_ENOMEM;
             goto out;
         }

@@ -32,6 +32,7 @@
 
 #include "agg.h"
 #include "arena.h"
+#include "sl_buf.h"
 #include "sl_err.h"
 
 #define SSE_BACKOFF_MIN_MS 50
@@ -443,22 +444,9 @@ int sse_new(uv_loop_t *loop, const sse_config *cfg, sse **out)
     const char *strs[] = {cfg->host ? cfg->host : "127.0.0.1", cfg->username, cfg->password,
                           channel};
     const char **dst[] = {&s->cfg.host, &s->cfg.username, &s->cfg.password, &s->cfg.channel};
-    enum { NSTR = sizeof strs / sizeof strs[0] };
-    size_t total = 1;
-    for (int i = 0; i < NSTR; i++)
-        total += strs[i] ? strlen(strs[i]) + 1 : 0;
-    if (!(s->strings = malloc(total))) {
+    if (!(s->strings = sl_strs_copy(sizeof strs / sizeof strs[0], strs, dst))) {
         free(s);
         return SL_ENOMEM;
-    }
-    char *p = s->strings;
-    for (int i = 0; i < NSTR; i++) {
-        *dst[i] = NULL;
-        if (!strs[i]) continue;
-        size_t n = strlen(strs[i]) + 1;
-        memcpy(p, strs[i], n);
-        *dst[i] = p;
-        p += n;
     }
     if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
     if (!s->cfg.port) s->cfg.port = 6379;

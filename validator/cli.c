@@ -17,74 +17,41 @@
 
 #include "arena.h"
 #include "plan.h"
+#include "sl_buf.h"
 
 /* ---- growable text buffer ------------------------------------------------------------------ */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_grow(sbuf *b, size_t add)
+/* Out of memory while building output: the CLI gives up (exit 2), as the buffers are its whole
+ * result. */
+static void exit_if_oom(const sl_buf *b)
 {
-    if (b->len + add + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + add + 1)
-        cap *= 2;
-    char *np = realloc(b->p, cap);
-    if (!np) {
-        fprintf(stderr, "sluice: out of memory\n");
-        exit(2);
-    }
-    b->p = np;
-    b->cap = cap;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    sb_grow(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    if (!b->oom) return;
+    fprintf(stderr, "sluice: out of memory\n");
+    exit(2);
 }
 
 /* Appends a string literal (length known at compile time). */
-#define SB_LIT(b, lit) sb_put((b), (lit), sizeof(lit) - 1)
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    sb_grow(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
+#define SB_LIT(b, lit) sl_buf_put((b), (lit), sizeof(lit) - 1)
 
 /* JSON string literal (with quotes). */
-static void sb_json_str(sbuf *b, const char *s)
+static void sb_json_str(sl_buf *b, const char *s)
 {
     SB_LIT(b, "\"");
     for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
         if (*u == '"' || *u == '\\') {
             char esc[2] = {'\\', (char)*u};
-            sb_put(b, esc, 2);
+            sl_buf_put(b, esc, 2);
         } else if (*u < 0x20) {
-            sb_printf(b, "\\u%04x", *u);
+            sl_buf_printf(b, "\\u%04x", *u);
         } else {
-            sb_put(b, (const char *)u, 1);
+            sl_buf_put(b, (const char *)u, 1);
         }
     }
     SB_LIT(b, "\"");
 }
 
 /* XML-escaped text. */
-static void sb_xml(sbuf *b, const char *s)
+static void sb_xml(sl_buf *b, const char *s)
 {
     for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
         switch (*u) {
@@ -104,17 +71,17 @@ static void sb_xml(sbuf *b, const char *s)
             if (*u < 0x20 && *u != '\n' && *u != '\t')
                 SB_LIT(b, " ");
             else
-                sb_put(b, (const char *)u, 1);
+                sl_buf_put(b, (const char *)u, 1);
         }
     }
 }
 
-static int read_all(FILE *f, sbuf *b)
+static int read_all(FILE *f, sl_buf *b)
 {
     char tmp[65536];
     size_t n;
     while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        sb_put(b, tmp, n);
+        sl_buf_put(b, tmp, n);
     return ferror(f) ? -1 : 0;
 }
 
@@ -167,7 +134,7 @@ typedef struct {
     plan_cover *cover;
     int format;
     size_t events, valid, invalid, violations, warnings;
-    sbuf out; /* json: violation objects; junit: testcases */
+    sl_buf out; /* json: violation objects; junit: testcases */
     group *groups;
     size_t ngroups, capgroups;
     vio_list vl;
@@ -226,9 +193,9 @@ static void record(checker *c, const char *label, size_t index)
             nerr++;
         note_group(c, label, v, index);
         if (c->format == FMT_JSON) {
-            sb_printf(&c->out, "%s{\"index\":%zu,\"event\":", c->out.len ? ",\n" : "", index);
+            sl_buf_printf(&c->out, "%s{\"index\":%zu,\"event\":", c->out.n ? ",\n" : "", index);
             sb_json_str(&c->out, label);
-            sb_printf(&c->out, ",\"kind\":\"%s\",\"path\":", sl_kind_name(v->kind));
+            sl_buf_printf(&c->out, ",\"kind\":\"%s\",\"path\":", sl_kind_name(v->kind));
             sb_json_str(&c->out, v->path);
             SB_LIT(&c->out, ",\"keyword\":");
             sb_json_str(&c->out, v->keyword ? v->keyword : "");
@@ -246,7 +213,7 @@ static void record(checker *c, const char *label, size_t index)
     if (c->format == FMT_JUNIT) {
         SB_LIT(&c->out, "    <testcase classname=\"");
         sb_xml(&c->out, label);
-        sb_printf(&c->out, "\" name=\"event #%zu: ", index);
+        sl_buf_printf(&c->out, "\" name=\"event #%zu: ", index);
         sb_xml(&c->out, label);
         SB_LIT(&c->out, "\"");
         if (!c->vl.nerrors) {
@@ -481,7 +448,7 @@ int cli_check(int argc, char **argv)
         return 2;
     }
     size_t index = 0;
-    sbuf in = {0};
+    sl_buf in = {0};
     int rc = 0;
     if (nfiles == 0) files[nfiles++] = "-";
     for (size_t i = 0; i < nfiles; i++) {
@@ -492,19 +459,21 @@ int cli_check(int argc, char **argv)
             rc = 2;
             break;
         }
-        in.len = 0;
+        in.n = 0;
         int err = read_all(f, &in);
         if (!std) fclose(f);
+        exit_if_oom(&in);
         if (err) {
             fprintf(stderr, "sluice check: %s: read error\n", files[i]);
             rc = 2;
             break;
         }
-        check_buffer(&c, std ? "<stdin>" : files[i], in.p ? in.p : "", in.len, &index);
+        check_buffer(&c, std ? "<stdin>" : files[i], in.p ? in.p : "", in.n, &index);
     }
-    free(in.p);
+    sl_buf_free(&in);
 
     cJSON *cov = c.cover ? plan_cover_report(c.cover) : NULL;
+    exit_if_oom(&c.out);
     if (rc == 0) {
         if (format == FMT_TEXT) {
             print_text(&c, stdout);
@@ -512,7 +481,7 @@ int cli_check(int argc, char **argv)
         } else if (format == FMT_JSON) {
             printf("{\"summary\":{\"events\":%zu,\"valid\":%zu,\"invalid\":%zu,\"violations\":%zu,"
                    "\"warnings\":%zu},\n\"violations\":[%s%s]",
-                   c.events, c.valid, c.invalid, c.violations, c.warnings, c.out.len ? "\n" : "",
+                   c.events, c.valid, c.invalid, c.violations, c.warnings, c.out.n ? "\n" : "",
                    c.out.p ? c.out.p : "");
             if (cov) {
                 char *s = cJSON_PrintUnformatted(cov);
@@ -532,7 +501,7 @@ int cli_check(int argc, char **argv)
     for (size_t i = 0; i < c.ngroups; i++)
         free(c.groups[i].label);
     free(c.groups);
-    free(c.out.p);
+    sl_buf_free(&c.out);
     plan_cover_free(c.cover);
     plan_ctx_free(c.ctx);
     arena_free(c.arena);

@@ -24,6 +24,7 @@
 #include "schema.h"
 #include "format.h"
 #include "schema_ops.h"
+#include "sl_buf.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -43,22 +44,9 @@
     T *name;                                                                                       \
     size_t n_##name, cap_##name
 
-static int vgrow(void *pp, size_t *cap, size_t need, size_t esz)
-{
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 8;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*(void **)pp, nc * esz);
-    if (!np) return -1;
-    *(void **)pp = np;
-    *cap = nc;
-    return 0;
-}
-
 /* Appends val; evaluates to its index or -1 when out of memory. */
 #define VPUSH(o, name, val)                                                                        \
-    (vgrow(&(o)->name, &(o)->cap_##name, (o)->n_##name + 1, sizeof *(o)->name)                     \
+    (sl_grow(&(o)->name, &(o)->cap_##name, (o)->n_##name + 1, sizeof *(o)->name)                   \
          ? -1                                                                                      \
          : ((o)->name[(o)->n_##name] = (val), (int)(o)->n_##name++))
 
@@ -364,31 +352,8 @@ static void uri_parse(const char *s, uri_parts *u)
     }
 }
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (vgrow(&b->p, &b->cap, b->n + n + 1, 1)) {
-        b->oom = true;
-        return;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
 /* RFC 3986 5.2.4 over in[0..n), appended to out. */
-static void remove_dots(sbuf *out, const char *in, size_t n)
+static void remove_dots(sl_buf *out, const char *in, size_t n)
 {
     size_t start = out->n;
     size_t i = 0;
@@ -402,7 +367,7 @@ static void remove_dots(sbuf *out, const char *in, size_t n)
         } else if ((left >= 3 && !strncmp(s, "/./", 3)) || (left == 2 && !strncmp(s, "/.", 2))) {
             i += 2;
             if (left == 2) {
-                sb_putn(out, "/", 1);
+                sl_buf_put(out, "/", 1);
                 break;
             }
         } else if ((left >= 4 && !strncmp(s, "/../", 4)) || (left == 3 && !strncmp(s, "/..", 3))) {
@@ -411,7 +376,7 @@ static void remove_dots(sbuf *out, const char *in, size_t n)
                 out->n--;
             if (out->n > start) out->n--;
             if (left == 3) {
-                sb_putn(out, "/", 1);
+                sl_buf_put(out, "/", 1);
                 break;
             }
         } else if ((left == 1 && s[0] == '.') || (left == 2 && !strncmp(s, "..", 2))) {
@@ -425,7 +390,7 @@ static void remove_dots(sbuf *out, const char *in, size_t n)
                 while (j < left && s[j] != '/')
                     j++;
             }
-            sb_putn(out, s, j);
+            sl_buf_put(out, s, j);
             i += j;
         }
     }
@@ -438,69 +403,69 @@ static char *uri_resolve(const char *base, const char *ref)
     uri_parts B, R;
     uri_parse(base, &B);
     uri_parse(ref, &R);
-    sbuf o = {0};
-    sb_puts(&o, "");
+    sl_buf o = {0};
+    sl_buf_puts(&o, "");
     const uri_parts *S = R.has_scheme ? &R : &B; /* scheme source */
     if (S->has_scheme) {
-        sb_putn(&o, S->scheme, S->nscheme);
-        sb_putn(&o, ":", 1);
+        sl_buf_put(&o, S->scheme, S->nscheme);
+        sl_buf_put(&o, ":", 1);
     }
     if (R.has_scheme || R.has_auth) {
         const uri_parts *A = &R;
         if (A->has_auth) {
-            sb_putn(&o, "//", 2);
-            sb_putn(&o, A->auth, A->nauth);
+            sl_buf_put(&o, "//", 2);
+            sl_buf_put(&o, A->auth, A->nauth);
         }
         remove_dots(&o, R.path, R.npath);
         if (R.has_query) {
-            sb_putn(&o, "?", 1);
-            sb_putn(&o, R.query, R.nquery);
+            sl_buf_put(&o, "?", 1);
+            sl_buf_put(&o, R.query, R.nquery);
         }
     } else {
         if (B.has_auth) {
-            sb_putn(&o, "//", 2);
-            sb_putn(&o, B.auth, B.nauth);
+            sl_buf_put(&o, "//", 2);
+            sl_buf_put(&o, B.auth, B.nauth);
         }
         if (R.npath == 0) {
-            sb_putn(&o, B.path, B.npath);
+            sl_buf_put(&o, B.path, B.npath);
             const uri_parts *Q = R.has_query ? &R : &B;
             if (Q->has_query) {
-                sb_putn(&o, "?", 1);
-                sb_putn(&o, Q->query, Q->nquery);
+                sl_buf_put(&o, "?", 1);
+                sl_buf_put(&o, Q->query, Q->nquery);
             }
         } else {
             if (R.path[0] == '/') {
                 remove_dots(&o, R.path, R.npath);
             } else {
-                sbuf m = {0};
-                sb_puts(&m, "");
+                sl_buf m = {0};
+                sl_buf_puts(&m, "");
                 if (B.has_auth && B.npath == 0) {
-                    sb_putn(&m, "/", 1);
+                    sl_buf_put(&m, "/", 1);
                 } else {
                     size_t k = B.npath;
                     while (k > 0 && B.path[k - 1] != '/')
                         k--;
-                    sb_putn(&m, B.path, k);
+                    sl_buf_put(&m, B.path, k);
                 }
-                sb_putn(&m, R.path, R.npath);
+                sl_buf_put(&m, R.path, R.npath);
                 if (m.oom)
                     o.oom = true;
                 else
                     remove_dots(&o, m.p, m.n);
-                free(m.p);
+                sl_buf_free(&m);
             }
             if (R.has_query) {
-                sb_putn(&o, "?", 1);
-                sb_putn(&o, R.query, R.nquery);
+                sl_buf_put(&o, "?", 1);
+                sl_buf_put(&o, R.query, R.nquery);
             }
         }
     }
     if (R.has_frag && R.nfrag) {
-        sb_putn(&o, "#", 1);
-        sb_putn(&o, R.frag, R.nfrag);
+        sl_buf_put(&o, "#", 1);
+        sl_buf_put(&o, R.frag, R.nfrag);
     }
     if (o.oom) {
-        free(o.p);
+        sl_buf_free(&o);
         return NULL;
     }
     return o.p;
@@ -698,13 +663,13 @@ static int scan(schema_builder *b, const cJSON *node, int32_t base, int depth)
     for (int k = 0; k < 2; k++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(node, anchors[k]);
         if (!cJSON_IsString(a)) continue;
-        sbuf s = {0};
-        sb_puts(&s, b->bases[base].uri);
-        sb_putn(&s, "#", 1);
-        sb_puts(&s, a->valuestring);
+        sl_buf s = {0};
+        sl_buf_puts(&s, b->bases[base].uri);
+        sl_buf_put(&s, "#", 1);
+        sl_buf_puts(&s, a->valuestring);
         if (s.oom) return SL_ENOMEM;
         rc = res_add(b, s.p, node, base);
-        free(s.p);
+        sl_buf_free(&s);
         if (rc < 0) return rc;
         if (k == 1) {
             char *nm = xstrdup(a->valuestring);
@@ -1023,16 +988,16 @@ static void emit(opbuf *ob, int code, int32_t a, int32_t b, int32_t c, double n)
     if (ob->n < MAX_SCHEMA_OPS) ob->v[ob->n++] = (sop){(uint8_t)code, a, b, c, n};
 }
 
-static void sb_ptr_seg(sbuf *s, const char *seg)
+static void sb_ptr_seg(sl_buf *s, const char *seg)
 {
-    sb_putn(s, "/", 1);
+    sl_buf_put(s, "/", 1);
     for (const char *q = seg; *q; q++) {
         if (*q == '~')
-            sb_putn(s, "~0", 2);
+            sl_buf_put(s, "~0", 2);
         else if (*q == '/')
-            sb_putn(s, "~1", 2);
+            sl_buf_put(s, "~1", 2);
         else
-            sb_putn(s, q, 1);
+            sl_buf_put(s, q, 1);
     }
 }
 
@@ -1044,13 +1009,13 @@ static int compile_child(schema_builder *b, const cJSON *node, int32_t base, con
                          const char *seg1, const char *seg2, int32_t *out)
 {
     int32_t nb = pmap_get(&b->node_base, node);
-    sbuf s = {0};
-    sb_puts(&s, loc);
+    sl_buf s = {0};
+    sl_buf_puts(&s, loc);
     sb_ptr_seg(&s, seg1);
     if (seg2) sb_ptr_seg(&s, seg2);
     if (s.oom) return SL_ENOMEM;
     int rc = compile(b, node, nb >= 0 ? nb : base, s.p, out);
-    free(s.p);
+    sl_buf_free(&s);
     return rc;
 }
 
@@ -1103,8 +1068,8 @@ static char *regex_translate(const char *src)
         {"Private_Use", "Co"},
         {"Unassigned", "Cn"},
     };
-    sbuf o = {0};
-    sb_puts(&o, "");
+    sl_buf o = {0};
+    sl_buf_puts(&o, "");
     for (const char *q = src; *q;) {
         if (q[0] == '\\' && (q[1] == 'p' || q[1] == 'P') && q[2] == '{') {
             const char *end = strchr(q + 3, '}');
@@ -1119,25 +1084,25 @@ static char *regex_translate(const char *src)
                 const char *rep = NULL;
                 for (size_t i = 0; i < sizeof gc / sizeof gc[0] && !rep; i++)
                     if (strlen(gc[i][0]) == n && !strncmp(gc[i][0], name, n)) rep = gc[i][1];
-                sb_putn(&o, q, 3);
+                sl_buf_put(&o, q, 3);
                 if (rep)
-                    sb_puts(&o, rep);
+                    sl_buf_puts(&o, rep);
                 else
-                    sb_putn(&o, name, n);
-                sb_putn(&o, "}", 1);
+                    sl_buf_put(&o, name, n);
+                sl_buf_put(&o, "}", 1);
                 q = end + 1;
                 continue;
             }
         }
         if (q[0] == '\\' && q[1]) {
-            sb_putn(&o, q, 2);
+            sl_buf_put(&o, q, 2);
             q += 2;
             continue;
         }
-        sb_putn(&o, q++, 1);
+        sl_buf_put(&o, q++, 1);
     }
     if (o.oom) {
-        free(o.p);
+        sl_buf_free(&o);
         return NULL;
     }
     return o.p;
@@ -1739,12 +1704,12 @@ static int add_tree(schema_builder *b, const cJSON *schema, const char *base_uri
     if ((rc = scan(b, schema, base, 0)) < 0) return rc;
     int32_t nb = pmap_get(&b->node_base, schema);
     if (nb < 0) nb = base;
-    sbuf loc = {0};
-    sb_puts(&loc, b->bases[nb].uri);
-    sb_putn(&loc, "#", 1);
+    sl_buf loc = {0};
+    sl_buf_puts(&loc, b->bases[nb].uri);
+    sl_buf_put(&loc, "#", 1);
     if (loc.oom) return SL_ENOMEM;
     rc = compile(b, schema, nb, loc.p, out);
-    free(loc.p);
+    sl_buf_free(&loc);
     return rc;
 }
 
@@ -2060,7 +2025,7 @@ typedef struct {
 static long bits_alloc(schema_ctx *c, size_t nchildren)
 {
     size_t nw = (nchildren + 63) / 64;
-    if (vgrow(&c->bits, &c->cap_bits, c->nbits + nw + 1, sizeof *c->bits)) return SL_ENOMEM;
+    if (sl_grow(&c->bits, &c->cap_bits, c->nbits + nw + 1, sizeof *c->bits)) return SL_ENOMEM;
     long off = (long)c->nbits;
     c->bits[off] = nw;
     memset(c->bits + off + 1, 0, nw * sizeof *c->bits);
@@ -2193,7 +2158,7 @@ static bool regex_match(run *r, int32_t rx, const char *s, size_t n)
 static int path_push(run *r, const char *key, size_t idx)
 {
     schema_ctx *c = r->c;
-    if (vgrow(&c->path, &c->cap_path, c->npath + 1, sizeof *c->path)) return SL_ENOMEM;
+    if (sl_grow(&c->path, &c->cap_path, c->npath + 1, sizeof *c->path)) return SL_ENOMEM;
     c->path[c->npath++] = (pseg){key, idx};
     return 0;
 }
@@ -2790,7 +2755,7 @@ static int v_schema(run *r, int32_t si, const cJSON *x, long ann)
     bool scoped = false;
     int ok = 1;
     if (p->has_dynref && (c->nscope == 0 || c->scope[c->nscope - 1] != s->resource)) {
-        if (vgrow(&c->scope, &c->cap_scope, c->nscope + 1, sizeof *c->scope)) {
+        if (sl_grow(&c->scope, &c->cap_scope, c->nscope + 1, sizeof *c->scope)) {
             ok = SL_ENOMEM;
             goto out;
         }

@@ -1,0 +1,94 @@
+/* sl_buf.c - growable arrays and text buffer (see sl_buf.h). */
+#include "sl_buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sl_grow(void *pp, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap * 2 : 8;
+    while (nc < need)
+        nc *= 2;
+    void *np = realloc(*(void **)pp, nc * elem);
+    if (!np) return -1;
+    *(void **)pp = np;
+    *cap = nc;
+    return 0;
+}
+
+bool sl_buf_reserve(sl_buf *b, size_t extra)
+{
+    if (b->oom) return false;
+    if (b->n + extra + 1 <= b->cap) return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + extra + 1)
+        cap *= 2;
+    char *np = realloc(b->p, cap);
+    if (!np) {
+        b->oom = true;
+        return false;
+    }
+    b->p = np;
+    b->cap = cap;
+    return true;
+}
+
+void sl_buf_put(sl_buf *b, const char *s, size_t n)
+{
+    if (!sl_buf_reserve(b, n)) return;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void sl_buf_puts(sl_buf *b, const char *s)
+{
+    sl_buf_put(b, s, strlen(s));
+}
+
+void sl_buf_putc(sl_buf *b, char c)
+{
+    if (!sl_buf_reserve(b, 1)) return;
+    b->p[b->n++] = c;
+    b->p[b->n] = '\0';
+}
+
+void sl_buf_printf(sl_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !sl_buf_reserve(b, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)n;
+}
+
+char *sl_strs_copy(size_t n, const char *const src[], const char **const dst[])
+{
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++)
+        total += src[i] ? strlen(src[i]) + 1 : 0;
+    char *block = malloc(total), *p = block;
+    if (!block) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        *dst[i] = NULL;
+        if (!src[i]) continue;
+        size_t len = strlen(src[i]) + 1;
+        memcpy(p, src[i], len);
+        *dst[i] = p;
+        p += len;
+    }
+    return block;
+}
+
+void sl_buf_free(sl_buf *b)
+{
+    free(b->p);
+    *b = (sl_buf){0};
+}

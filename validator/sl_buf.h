@@ -1,0 +1,39 @@
+/* sl_buf.h - growable arrays and a growable text buffer, for every module that builds output.
+ *
+ * sl_grow grows any malloc'd array by doubling. sl_buf is a byte buffer that is always
+ * NUL-terminated once anything was written, and whose out-of-memory state sticks (`oom`): callers
+ * append freely and check once at the end. A zeroed sl_buf is empty and ready; sl_buf_free
+ * releases it. sl_strs_copy keeps a config's strings in one allocation. Not thread-safe; one
+ * owner. */
+#ifndef SL_BUF_H
+#define SL_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Makes room for `need` elements of `elem` bytes in the array *pp (a T **), capacity *cap.
+ * Returns 0, or -1 when out of memory (the array is unchanged). */
+int sl_grow(void *pp, size_t *cap, size_t need, size_t elem);
+
+typedef struct {
+    char *p;  /* NULL until the first append; NUL-terminated at p[n] after it */
+    size_t n; /* bytes written */
+    size_t cap;
+    bool oom; /* an append failed; later appends do nothing */
+} sl_buf;
+
+/* Room for `extra` more bytes (and the terminator) at p + n, for writing in place; false (and
+ * oom set) when out of memory. */
+bool sl_buf_reserve(sl_buf *b, size_t extra);
+void sl_buf_put(sl_buf *b, const char *s, size_t n);
+void sl_buf_puts(sl_buf *b, const char *s);
+void sl_buf_putc(sl_buf *b, char c);
+void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_buf_free(sl_buf *b);
+
+/* Copies the n strings src[i] (NULL ones stay NULL) into one malloc'd block and points *dst[i]
+ * at each copy. Returns the block (the caller frees it, and with it every copy), or NULL when out
+ * of memory (dst untouched). */
+char *sl_strs_copy(size_t n, const char *const src[], const char **const dst[]);
+
+#endif
