@@ -364,32 +364,36 @@ static bool content_type_ok(http_slice ct)
 
 /* ---- answering --------------------------------------------------------------------------- */
 
-static void reply(worker *w, http_conn *c, const http_request *rq, metrics_route route, int status,
-                  const char *body, size_t len, const char *extra)
+#define REPLY_HDRS 1536
+
+/* The extra response headers of an answer (CORS, then `extra`) into hdrs[REPLY_HDRS]; NULL when
+ * there are none. Counts the answer in the metrics. */
+static const char *reply_prepare(worker *w, const http_request *rq, metrics_route route, int status,
+                                 const char *extra, char *hdrs)
 {
-    char hdrs[1536];
-    size_t hl = cors_headers(w->srv, rq, false, hdrs, sizeof hdrs - 128);
+    size_t hl = cors_headers(w->srv, rq, false, hdrs, REPLY_HDRS - 128);
     if (extra) {
         size_t el = strlen(extra);
-        if (hl + el < sizeof hdrs) memcpy(hdrs + hl, extra, el), hl += el;
+        if (hl + el < REPLY_HDRS) memcpy(hdrs + hl, extra, el), hl += el;
     }
     hdrs[hl] = 0;
     metrics_count_request(&w->m, route, status);
-    http_respond(c, status, hl ? hdrs : NULL, "application/json", body, len);
+    return hl ? hdrs : NULL;
+}
+
+static void reply(worker *w, http_conn *c, const http_request *rq, metrics_route route, int status,
+                  const char *body, size_t len, const char *extra)
+{
+    char hdrs[REPLY_HDRS];
+    http_respond(c, status, reply_prepare(w, rq, route, status, extra, hdrs), "application/json",
+                 body, len);
 }
 
 static void reply_error(worker *w, http_conn *c, const http_request *rq, metrics_route route,
                         int status, const char *msg, const char *limit, const char *extra)
 {
-    char hdrs[1536];
-    size_t hl = cors_headers(w->srv, rq, false, hdrs, sizeof hdrs - 128);
-    if (extra) {
-        size_t el = strlen(extra);
-        if (hl + el < sizeof hdrs) memcpy(hdrs + hl, extra, el), hl += el;
-    }
-    hdrs[hl] = 0;
-    metrics_count_request(&w->m, route, status);
-    http_respond_error(c, status, hl ? hdrs : NULL, msg, limit);
+    char hdrs[REPLY_HDRS];
+    http_respond_error(c, status, reply_prepare(w, rq, route, status, extra, hdrs), msg, limit);
 }
 
 static const char ok_body[] = "{\"success\":true}";
