@@ -19,10 +19,8 @@ int sl_grow(void *pp, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-bool sl_buf_reserve(sl_buf *b, size_t extra)
+bool sl_buf_grow(sl_buf *b, size_t extra)
 {
-    if (b->oom) return false;
-    if (b->n + extra + 1 <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + extra + 1)
         cap *= 2;
@@ -34,26 +32,6 @@ bool sl_buf_reserve(sl_buf *b, size_t extra)
     b->p = np;
     b->cap = cap;
     return true;
-}
-
-void sl_buf_put(sl_buf *b, const char *s, size_t n)
-{
-    if (!sl_buf_reserve(b, n)) return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-void sl_buf_puts(sl_buf *b, const char *s)
-{
-    sl_buf_put(b, s, strlen(s));
-}
-
-void sl_buf_putc(sl_buf *b, char c)
-{
-    if (!sl_buf_reserve(b, 1)) return;
-    b->p[b->n++] = c;
-    b->p[b->n] = '\0';
 }
 
 void sl_buf_printf(sl_buf *b, const char *fmt, ...)

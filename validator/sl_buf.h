@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Makes room for `need` elements of `elem` bytes in the array *pp (a T **), capacity *cap.
  * Returns 0, or -1 when out of memory (the array is unchanged). */
@@ -22,12 +23,37 @@ typedef struct {
     bool oom; /* an append failed; later appends do nothing */
 } sl_buf;
 
+/* The slow path of sl_buf_reserve: grows the buffer. */
+bool sl_buf_grow(sl_buf *b, size_t extra);
+
 /* Room for `extra` more bytes (and the terminator) at p + n, for writing in place; false (and
- * oom set) when out of memory. */
-bool sl_buf_reserve(sl_buf *b, size_t extra);
-void sl_buf_put(sl_buf *b, const char *s, size_t n);
-void sl_buf_puts(sl_buf *b, const char *s);
-void sl_buf_putc(sl_buf *b, char c);
+ * oom set) when out of memory. Inline, with the appends below: they run for every event. */
+static inline bool sl_buf_reserve(sl_buf *b, size_t extra)
+{
+    if (b->oom) return false;
+    return b->n + extra + 1 <= b->cap || sl_buf_grow(b, extra);
+}
+
+static inline void sl_buf_put(sl_buf *b, const char *s, size_t n)
+{
+    if (!sl_buf_reserve(b, n)) return;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static inline void sl_buf_putc(sl_buf *b, char c)
+{
+    if (!sl_buf_reserve(b, 1)) return;
+    b->p[b->n++] = c;
+    b->p[b->n] = '\0';
+}
+
+static inline void sl_buf_puts(sl_buf *b, const char *s)
+{
+    sl_buf_put(b, s, strlen(s));
+}
+
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sl_buf_free(sl_buf *b);
 
