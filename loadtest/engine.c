@@ -16,7 +16,7 @@
 #include <llhttp.h>
 #include <uv.h>
 
-#include "lbuf.h"
+#include "sl_buf.h"
 #include "lterr.h"
 
 /* ---- types --------------------------------------------------------------------------------- */
@@ -33,7 +33,7 @@ typedef struct {
     uv_write_t wr;
     char hdr[768];
     size_t hdr_len;
-    lbuf body;
+    sl_buf body;
 } slot;
 
 enum { C_DOWN, C_CONNECTING, C_OPEN, C_CLOSING };
@@ -598,7 +598,7 @@ int engine_run(const engine_config *cfg, engine_stats *st, char *err, size_t err
         c->slots = calloc(cfg->pipeline, sizeof *c->slots);
         if (!c->slots) goto out;
         for (unsigned k = 0; k < cfg->pipeline; k++)
-            lbuf_init(&c->slots[k].body);
+            c->slots[k].body = (sl_buf){0};
         uv_timer_init(&e->loop, &c->retry);
         c->retry.data = c;
     }
@@ -639,7 +639,7 @@ out:
             conn *c = &e->conns[i];
             if (!c->slots) continue;
             for (unsigned k = 0; k < cfg->pipeline; k++)
-                lbuf_cleanup(&c->slots[k].body);
+                sl_buf_free(&c->slots[k].body);
             free(c->slots);
         }
     }

@@ -52,53 +52,53 @@ static const char *pick(rng *r, const char *const *list, unsigned n)
 /* ---- a minimal JSON writer (our strings never need escaping) ------------------------------ */
 
 typedef struct {
-    lbuf *b;
+    sl_buf *b;
     bool first[16];
     int d;
 } jw;
 
 static void jw_key(jw *w, const char *key)
 {
-    if (!w->first[w->d]) lbuf_putc(w->b, ',');
+    if (!w->first[w->d]) sl_buf_putc(w->b, ',');
     w->first[w->d] = false;
-    if (key) lbuf_printf(w->b, "\"%s\":", key);
+    if (key) sl_buf_printf(w->b, "\"%s\":", key);
 }
 
 static void jw_open(jw *w, const char *key, char c)
 {
     jw_key(w, key);
-    lbuf_putc(w->b, c);
+    sl_buf_putc(w->b, c);
     w->first[++w->d] = true;
 }
 
 static void jw_close(jw *w, char c)
 {
-    lbuf_putc(w->b, c);
+    sl_buf_putc(w->b, c);
     w->d--;
 }
 
 static void jw_str(jw *w, const char *key, const char *v)
 {
     jw_key(w, key);
-    lbuf_printf(w->b, "\"%s\"", v);
+    sl_buf_printf(w->b, "\"%s\"", v);
 }
 
 static void jw_int(jw *w, const char *key, long v)
 {
     jw_key(w, key);
-    lbuf_printf(w->b, "%ld", v);
+    sl_buf_printf(w->b, "%ld", v);
 }
 
 static void jw_money(jw *w, const char *key, double v)
 {
     jw_key(w, key);
-    lbuf_printf(w->b, "%.2f", v);
+    sl_buf_printf(w->b, "%.2f", v);
 }
 
 static void jw_raw(jw *w, const char *key, const char *raw)
 {
     jw_key(w, key);
-    lbuf_puts(w->b, raw);
+    sl_buf_puts(w->b, raw);
 }
 
 /* ---- catalogue ----------------------------------------------------------------------------- */
@@ -221,14 +221,14 @@ struct evgen {
     char run[MID_RUN_LEN + 1];
     char ts[32], sent_at[32];
     product products[NPRODUCTS];
-    lbuf tpl_bytes;
+    sl_buf tpl_bytes;
     tpl *tpls;                   /* [kind][valid=0/invalid=1][pool] */
     unsigned kinds[K__COUNT];    /* kinds allowed in single-event requests */
     unsigned nkinds, weight_sum; /* over kinds[] */
     unsigned all_weight_sum;     /* over every kind, for batches */
     uint64_t seq;                /* next event sequence number */
     uint64_t ev_count, ev_bytes; /* events produced so far, for the mean size */
-    lbuf raw;                    /* uncompressed body when gzip is on */
+    sl_buf raw;                  /* uncompressed body when gzip is on */
     z_stream zs;
     bool zs_live;
 };
@@ -315,10 +315,10 @@ static size_t put_envelope(jw *w, evgen *g, evgen_call call, size_t start)
     }
     jw_str(w, "anonymousId", anon);
     jw_key(w, "messageId");
-    lbuf_putc(w->b, '"');
+    sl_buf_putc(w->b, '"');
     size_t mid = w->b->n - start;
-    lbuf_put(w->b, g->run, MID_RUN_LEN);
-    lbuf_puts(w->b, "000000000000\"");
+    sl_buf_put(w->b, g->run, MID_RUN_LEN);
+    sl_buf_puts(w->b, "000000000000\"");
     jw_str(w, "timestamp", g->ts);
     return mid;
 }
@@ -333,14 +333,14 @@ static void order_id(rng *r, char out[16])
 static void build(evgen *g, kind k, int bad, tpl *t)
 {
     rng *r = &g->r;
-    lbuf *b = &g->tpl_bytes;
+    sl_buf *b = &g->tpl_bytes;
     size_t start = b->n;
     jw w = {.b = b, .first = {true}, .d = 0};
     evgen_call call = kind_call[k];
     const product *p = &g->products[rng_below(r, NPRODUCTS)];
     char path[128], uuid[37], oid[16];
 
-    lbuf_putc(b, '{');
+    sl_buf_putc(b, '{');
     w.first[0] = true;
     switch (k) {
     case K_PRODUCT_VIEWED:
@@ -490,7 +490,7 @@ static void build(evgen *g, kind k, int bad, tpl *t)
         break;
     }
     put_context(&w, g, path);
-    lbuf_putc(b, '}');
+    sl_buf_putc(b, '}');
     t->off = start;
     t->len = b->n - start;
 }
@@ -515,8 +515,8 @@ int evgen_new(const evgen_config *cfg, evgen **out)
     if (!g->cfg.pool) g->cfg.pool = 64;
     if (g->cfg.gzip_level < 1 || g->cfg.gzip_level > 9) g->cfg.gzip_level = 1;
     g->r.s = cfg->seed ^ 0x5eed5eed5eedull;
-    lbuf_init(&g->tpl_bytes);
-    lbuf_init(&g->raw);
+    g->tpl_bytes = (sl_buf){0};
+    g->raw = (sl_buf){0};
 
     /* The run part of messageIds: random, so ids never repeat across runs. */
     uint64_t rnd[2] = {0, 0};
@@ -579,8 +579,8 @@ void evgen_free(evgen *g)
 {
     if (!g) return;
     if (g->zs_live) deflateEnd(&g->zs);
-    lbuf_cleanup(&g->tpl_bytes);
-    lbuf_cleanup(&g->raw);
+    sl_buf_free(&g->tpl_bytes);
+    sl_buf_free(&g->raw);
     free(g->tpls);
     free(g);
 }
@@ -613,12 +613,12 @@ static kind pick_kind(evgen *g, bool any)
 }
 
 /* Appends one event (a fresh sequence number) to b; returns whether it is an invalid one. */
-static bool put_event(evgen *g, lbuf *b, kind k)
+static bool put_event(evgen *g, sl_buf *b, kind k)
 {
     int inv = g->cfg.invalid > 0 && rng_unit(&g->r) < g->cfg.invalid;
     const tpl *t = tpl_at(g, k, inv, rng_below(&g->r, g->cfg.pool));
     size_t at = b->n;
-    lbuf_put(b, g->tpl_bytes.p + t->off, t->len);
+    sl_buf_put(b, g->tpl_bytes.p + t->off, t->len);
     if (!b->oom) {
         char id[37];
         evgen_message_id(g, g->seq, id);
@@ -630,10 +630,10 @@ static bool put_event(evgen *g, lbuf *b, kind k)
     return inv;
 }
 
-static int gzip_into(evgen *g, const lbuf *src, lbuf *dst)
+static int gzip_into(evgen *g, const sl_buf *src, sl_buf *dst)
 {
     dst->n = 0;
-    if (!lbuf_reserve(dst, deflateBound(&g->zs, (uLong)src->n) + 32)) return LT_ENOMEM;
+    if (!sl_buf_reserve(dst, deflateBound(&g->zs, (uLong)src->n) + 32)) return LT_ENOMEM;
     if (deflateReset(&g->zs) != Z_OK) return LT_EZLIB;
     g->zs.next_in = (Bytef *)src->p;
     g->zs.avail_in = (uInt)src->n;
@@ -644,9 +644,9 @@ static int gzip_into(evgen *g, const lbuf *src, lbuf *dst)
     return 0;
 }
 
-int evgen_next(evgen *g, lbuf *out, evgen_req *rq)
+int evgen_next(evgen *g, sl_buf *out, evgen_req *rq)
 {
-    lbuf *b = g->cfg.gzip ? &g->raw : out;
+    sl_buf *b = g->cfg.gzip ? &g->raw : out;
     b->n = 0;
     memset(rq, 0, sizeof *rq);
     rq->first_seq = g->seq;
@@ -656,12 +656,12 @@ int evgen_next(evgen *g, lbuf *out, evgen_req *rq)
         rq->nevents = 1;
         rq->path = call_path[kind_call[k]];
     } else {
-        lbuf_puts(b, "{\"batch\":[");
+        sl_buf_puts(b, "{\"batch\":[");
         for (unsigned i = 0; i < g->cfg.batch; i++) {
-            if (i) lbuf_putc(b, ',');
+            if (i) sl_buf_putc(b, ',');
             rq->ninvalid += put_event(g, b, pick_kind(g, true));
         }
-        lbuf_printf(b, "],\"sentAt\":\"%s\"}", g->sent_at);
+        sl_buf_printf(b, "],\"sentAt\":\"%s\"}", g->sent_at);
         rq->nevents = g->cfg.batch;
         rq->path = "/v1/batch";
     }
@@ -673,19 +673,19 @@ int evgen_next(evgen *g, lbuf *out, evgen_req *rq)
 
 int evgen_dump(evgen *g, FILE *f, uint64_t count)
 {
-    lbuf b;
-    lbuf_init(&b);
+    sl_buf b;
+    b = (sl_buf){0};
     int rc = 0;
     for (uint64_t i = 0; i < count && !rc; i++) {
         b.n = 0;
         put_event(g, &b, pick_kind(g, g->cfg.batch > 0));
-        lbuf_putc(&b, '\n');
+        sl_buf_putc(&b, '\n');
         if (b.oom)
             rc = LT_ENOMEM;
         else if (fwrite(b.p, 1, b.n, f) != b.n)
             rc = LT_EIO;
     }
-    lbuf_cleanup(&b);
+    sl_buf_free(&b);
     return rc;
 }
 

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "lbuf.h"
+#include "sl_buf.h"
 
 /* Segment calls a single-event request may carry; the bit (1 << call) selects it in calls_mask. */
 typedef enum { EVGEN_TRACK, EVGEN_IDENTIFY, EVGEN_PAGE, EVGEN__CALLS } evgen_call;
@@ -50,7 +50,7 @@ int evgen_new(const evgen_config *cfg, evgen **out);
 void evgen_free(evgen *g);
 /* Replaces the contents of `out` with the next request body (gzip'd when configured).
  * Returns 0, LT_ENOMEM or LT_EZLIB. */
-int evgen_next(evgen *g, lbuf *out, evgen_req *rq);
+int evgen_next(evgen *g, sl_buf *out, evgen_req *rq);
 /* Writes the 36-character messageId of event `seq` and a NUL into id. */
 void evgen_message_id(const evgen *g, uint64_t seq, char id[37]);
 /* Writes `count` events as NDJSON (one event per line, invalid ones at the configured fraction),

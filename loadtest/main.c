@@ -16,7 +16,7 @@
 
 #include "engine.h"
 #include "evgen.h"
-#include "lbuf.h"
+#include "sl_buf.h"
 #include "lterr.h"
 #include "report.h"
 
@@ -268,14 +268,14 @@ static void base64(const char *in, size_t n, char *out)
     out[o] = 0;
 }
 
-static int read_file(const char *path, lbuf *b)
+static int read_file(const char *path, sl_buf *b)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return LT_EIO;
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        lbuf_put(b, chunk, n);
+        sl_buf_put(b, chunk, n);
     int rc = ferror(f) ? LT_EIO : b->oom ? LT_ENOMEM : 0;
     fclose(f);
     return rc;
@@ -335,9 +335,9 @@ int main(int argc, char **argv)
     evgen *gen = NULL;
     FILE *ack = NULL;
     engine_stats *st = NULL;
-    lbuf body, hdrs;
-    lbuf_init(&body);
-    lbuf_init(&hdrs);
+    sl_buf body, hdrs;
+    body = (sl_buf){0};
+    hdrs = (sl_buf){0};
     struct addrinfo *ai = NULL;
 
     const char *path = o.path;
@@ -401,7 +401,7 @@ int main(int argc, char **argv)
                     rc == LT_EIO ? strerror(errno) : lt_strerror(rc));
             goto out;
         }
-        if (o.gzip) lbuf_puts(&hdrs, "Content-Encoding: gzip\r\n");
+        if (o.gzip) sl_buf_puts(&hdrs, "Content-Encoding: gzip\r\n");
     }
     if (o.write_key) {
         size_t kl = strlen(o.write_key);
@@ -414,13 +414,13 @@ int main(int argc, char **argv)
         memcpy(raw, o.write_key, kl);
         raw[kl] = ':';
         base64(raw, kl + 1, enc);
-        lbuf_printf(&hdrs, "Authorization: Basic %s\r\n", enc);
+        sl_buf_printf(&hdrs, "Authorization: Basic %s\r\n", enc);
         free(raw);
         free(enc);
     }
     for (unsigned i = 0; i < o.nheaders; i++)
-        lbuf_printf(&hdrs, "%s\r\n", o.headers[i]);
-    lbuf_putc(&hdrs, 0);
+        sl_buf_printf(&hdrs, "%s\r\n", o.headers[i]);
+    sl_buf_putc(&hdrs, 0);
     if (hdrs.oom || body.oom) goto out;
 
     if (o.ack_log) {
@@ -496,8 +496,8 @@ out:
     free(st);
     free(host);
     free(port);
-    lbuf_cleanup(&body);
-    lbuf_cleanup(&hdrs);
+    sl_buf_free(&body);
+    sl_buf_free(&hdrs);
     evgen_free(gen);
     return status;
 }
