@@ -238,6 +238,7 @@ typedef struct {
     uint32_t objs;    /* object serial numbers, for the duplicate-key table */
     const char *dup_key;
     size_t dup_len;
+    bool esc; /* the last string scanned had an escape */
 } jscan;
 
 static void js_ws(jscan *j)
@@ -337,6 +338,7 @@ static size_t plain_run(const char *s, size_t i, size_t n)
 static int js_string(jscan *j)
 {
     j->i++; /* opening quote */
+    j->esc = false;
     while (j->i < j->n) {
         j->i = plain_run(j->s, j->i, j->n);
         if (j->i >= j->n) break;
@@ -355,6 +357,7 @@ static int js_string(jscan *j)
         if (c < 0x20) return js_fail(j, "control character in string");
         if (c == '\\') {
             size_t esc = j->i;
+            j->esc = true;
             if (++j->i >= j->n) break;
             char e = j->s[j->i];
             if (e == 'u') {
@@ -485,7 +488,8 @@ static int kt_insert(jscan *j, keyent ne, const char *raw, size_t rn, size_t ks)
     }
 }
 
-/* Records key [ks, ke) (quotes included) of object obj, whose keys so far are
+/* Records key [ks, ke) (quotes included; just scanned by js_string, so j->esc says whether it has
+ * escapes) of object obj, whose keys so far are
  * ig->ks[kbase, ig->ks_n); refuses a key the object already has, comparing decoded text, so "a"
  * and "\\u0061" are the same key. Small objects compare against their own few keys (cache-local);
  * an object that grows past KEYS_LINEAR keys moves them into the hash table. */
@@ -496,7 +500,7 @@ static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj, size_t kb
     const char *raw = j->s + ks + 1;
     size_t rn = ke - ks - 2;
     keyent ne = {.off = ks + 1, .len = rn, .obj = obj, .gen = ig->kt_gen};
-    if (memchr(raw, '\\', rn)) {
+    if (j->esc) { /* set by js_string for this key */
         ne.dec = true;
         ne.off = ig->keydec.n;
         key_decode(&ig->keydec, raw, rn);
@@ -857,7 +861,11 @@ typedef struct {
     size_t n, i;
     arena *ar;
     int depth;
+    cJSON *pool; /* nodes are carved from arena blocks of TREE_POOL */
+    size_t pool_n;
 } tree_in;
+
+#define TREE_POOL 32
 
 static void tree_ws(tree_in *t)
 {
@@ -870,8 +878,14 @@ static void tree_ws(tree_in *t)
 
 static cJSON *tree_node(tree_in *t)
 {
-    cJSON *x = arena_alloc(t->ar, sizeof *x);
-    if (x) memset(x, 0, sizeof *x);
+    if (!t->pool_n) {
+        t->pool = arena_alloc(t->ar, TREE_POOL * sizeof *t->pool);
+        if (!t->pool) return NULL;
+        t->pool_n = TREE_POOL;
+    }
+    cJSON *x = t->pool++;
+    t->pool_n--;
+    memset(x, 0, sizeof *x);
     return x;
 }
 
@@ -1059,7 +1073,7 @@ static cJSON *tree_build(arena *ar, const char *s, size_t n)
     if (!copy) return NULL;
     memcpy(copy, s, n);
     copy[n] = 0;
-    tree_in t = {copy, n, 0, ar, 0};
+    tree_in t = {copy, n, 0, ar, 0, NULL, 0};
     cJSON *x = tree_node(&t);
     if (!x || !tree_value(&t, x)) return NULL;
     tree_ws(&t);

@@ -124,6 +124,8 @@ struct worker {
     bool draining;
     pending *free_pending;
     uint64_t last_fail_log;
+    time_t rat_sec;    /* the second rat_head formats (0 = none yet) */
+    char rat_head[24]; /* "YYYY-MM-DDTHH:MM:SS" of rat_sec */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------------
@@ -191,7 +193,9 @@ static bool is_ip(const char *s, size_t n)
  * X-Forwarded-For entry that is not itself a trusted proxy. */
 static void client_ip(const server *s, const http_request *rq, char *dst, size_t cap)
 {
-    snprintf(dst, cap, "%s", rq->peer_ip);
+    size_t pn = strnlen(rq->peer_ip, cap - 1);
+    memcpy(dst, rq->peer_ip, pn);
+    dst[pn] = 0;
     http_slice x = rq->headers[HTTP_H_X_FORWARDED_FOR];
     if (!x.p || !ipnet_contains(s->trusted, s->ntrusted, rq->peer_ip, strlen(rq->peer_ip))) return;
     size_t end = x.n;
@@ -425,14 +429,28 @@ static void on_sink_done(void *ud, int status)
     w->free_pending = pd;
 }
 
-static void received_at(char *dst, size_t cap)
+/* The receipt time, "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 bytes + NUL); the date and time part is
+ * formatted once a second per worker (gmtime + strftime cost 1.1 k instructions a request). */
+static void received_at(worker *w, char dst[32])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(dst, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(dst + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != w->rat_sec || !w->rat_head[0]) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        if (!strftime(w->rat_head, sizeof w->rat_head, "%Y-%m-%dT%H:%M:%S", &tm))
+            w->rat_head[0] = 0;
+        w->rat_sec = ts.tv_sec;
+    }
+    size_t n = strlen(w->rat_head);
+    long ms = ts.tv_nsec / 1000000;
+    memcpy(dst, w->rat_head, n);
+    dst[n] = '.';
+    dst[n + 1] = (char)('0' + ms / 100);
+    dst[n + 2] = (char)('0' + ms / 10 % 10);
+    dst[n + 3] = (char)('0' + ms % 10);
+    dst[n + 4] = 'Z';
+    dst[n + 5] = 0;
 }
 
 /* Per-request context for observing each checked event (reports, alerts). */
@@ -516,9 +534,9 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
         }
     }
 
-    char ip[64], rat[40];
+    char ip[64], rat[32];
     client_ip(s, rq, ip, sizeof ip);
-    received_at(rat, sizeof rat);
+    received_at(w, rat);
     ingest_request ir = {.call = rd->call,
                          .body = body,
                          .len = blen,

@@ -1994,8 +1994,11 @@ schema_ctx *schema_ctx_new(void)
     schema_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->md = pcre2_match_data_create(1, NULL);
-    if (!c->md) {
-        free(c);
+    /* One path segment per nested v_key/v_idx, each under a v_schema: never deeper than that. */
+    c->cap_path = SCHEMA_MAX_DEPTH + 1;
+    c->path = malloc(c->cap_path * sizeof *c->path);
+    if (!c->md || !c->path) {
+        schema_ctx_free(c);
         return NULL;
     }
     return c;
@@ -2158,7 +2161,7 @@ static bool regex_match(run *r, int32_t rx, const char *s, size_t n)
 static int path_push(run *r, const char *key, size_t idx)
 {
     schema_ctx *c = r->c;
-    if (sl_grow(&c->path, &c->cap_path, c->npath + 1, sizeof *c->path)) return SL_ENOMEM;
+    if (c->npath == c->cap_path) return SL_ELIMIT; /* cannot happen: see schema_ctx_new */
     c->path[c->npath++] = (pseg){key, idx};
     return 0;
 }
@@ -2790,12 +2793,45 @@ static int v_schema(run *r, int32_t si, const cJSON *x, long ann)
         case SOP_EXCL_MAXIMUM:
             if (tm != T_NUMBER || x->valuedouble < o->n) continue;
             break;
+        case SOP_MIN_LENGTH:
+            /* bytes / 4 <= code points <= bytes: most strings pass on their byte count */
+            if (tm != T_STRING || (double)(strlen(x->valuestring) / 4) >= o->n) continue;
+            break;
+        case SOP_MAX_LENGTH:
+            if (tm != T_STRING || (double)strlen(x->valuestring) <= o->n) continue;
+            break;
+        case SOP_PATTERN:
+            if (tm != T_STRING || regex_match(r, o->a, x->valuestring, strlen(x->valuestring)))
+                continue;
+            break;
+        case SOP_FORMAT:
+            if (tm != T_STRING ||
+                format_check((format_id)o->a, x->valuestring, strlen(x->valuestring)))
+                continue;
+            break;
+        case SOP_CONST:
+            if (json_eq(x, p->consts[o->a])) continue;
+            break;
+        case SOP_ENUM: {
+            const cJSON *e = p->consts[o->a]->child;
+            while (e && !json_eq(x, e))
+                e = e->next;
+            if (e) continue;
+            break;
+        }
+        case SOP_UNEVAL_PROPS:
+            if (tm != T_OBJECT) continue;
+            break;
+        case SOP_UNEVAL_ITEMS:
+            if (tm != T_ARRAY) continue;
+            break;
         case SOP_REF:
             rc = v_schema(r, o->a, x, own);
             goto result;
         default:
             break;
         }
+        /* v_op re-runs a failed check above to report it (failures are the rare case). */
         rc = v_op(r, o, x, tm, own);
     result:
         if (rc < 0) {
