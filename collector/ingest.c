@@ -20,6 +20,9 @@
 
 #include <cjson/cJSON.h>
 #include <zlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h> /* 16-byte string scans (x86-64 always has SSE2; elsewhere 8-byte SWAR) */
+#endif
 
 #include "arena.h"
 #include "sl_buf.h"
@@ -241,13 +244,21 @@ typedef struct {
     bool esc; /* the last string scanned had an escape */
 } jscan;
 
+/* Index of the first non-whitespace byte at or after i, or n. Every byte above ' ' settles it in
+ * one comparison: between tokens there is usually no whitespace at all. */
+static inline size_t ws_skip(const char *s, size_t n, size_t i)
+{
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r')) break;
+        i++;
+    }
+    return i;
+}
+
 static void js_ws(jscan *j)
 {
-    while (j->i < j->n) {
-        char c = j->s[j->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-        j->i++;
-    }
+    j->i = ws_skip(j->s, j->n, j->i);
 }
 
 static int hexval(char c)
@@ -321,6 +332,18 @@ static inline uint64_t swar_special(uint64_t w)
  * n. */
 static size_t plain_run(const char *s, size_t i, size_t n)
 {
+#ifdef __SSE2__
+    const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\'), vctl = _mm_set1_epi8(0x1f);
+    while (n - i >= 16) {
+        __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb)),
+                                 _mm_cmpeq_epi8(_mm_min_epu8(w, vctl), w)); /* w <= 0x1f */
+        unsigned bits =
+            (unsigned)_mm_movemask_epi8(m) | (unsigned)_mm_movemask_epi8(w); /* >= 0x80 */
+        if (bits) return i + (size_t)__builtin_ctz(bits);
+        i += 16;
+    }
+#endif
     while (n - i >= 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
@@ -688,9 +711,7 @@ static int js_value(jscan *j, size_t depth)
 
 static size_t sk_ws(const char *s, size_t n, size_t i)
 {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
+    return ws_skip(s, n, i);
 }
 
 /* i at a value's first byte; returns the index after it. Input is known valid. */
@@ -869,11 +890,7 @@ typedef struct {
 
 static void tree_ws(tree_in *t)
 {
-    while (t->i < t->n) {
-        char c = t->s[t->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-        t->i++;
-    }
+    t->i = ws_skip(t->s, t->n, t->i);
 }
 
 static cJSON *tree_node(tree_in *t)
@@ -892,6 +909,16 @@ static cJSON *tree_node(tree_in *t)
 /* Index of the first '"' or '\\' at or after i, or n. */
 static size_t quote_run(const char *s, size_t i, size_t n)
 {
+#ifdef __SSE2__
+    const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\');
+    while (n - i >= 16) {
+        __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        unsigned bits =
+            (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(w, vq), _mm_cmpeq_epi8(w, vb)));
+        if (bits) return i + (size_t)__builtin_ctz(bits);
+        i += 16;
+    }
+#endif
     const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
     while (n - i >= 8) {
         uint64_t w;

@@ -533,7 +533,10 @@ static size_t resp_format(sink *s, int argc, const char *const *argv, const size
         s->cmd_cap = cap;
     }
     char *w = s->cmd;
-    w += sprintf(w, "*%d\r\n", argc);
+    *w++ = '*';
+    *w++ = (char)('0' + argc); /* argc <= 9 (sink_write's argv) */
+    *w++ = '\r';
+    *w++ = '\n';
     for (int i = 0; i < argc; i++) {
         char digits[24];
         size_t nd = 0, v = argl[i];

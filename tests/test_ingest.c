@@ -360,6 +360,38 @@ int main(void)
         }
     }
 
+    /* The string scanners work 16 (SSE2) or 8 (SWAR) bytes at a time, then byte by byte: put each
+     * kind of byte they must stop at after every prefix length from 0 to 40, so it lands in every
+     * lane of a block and in the tail. The pattern checks the value the tree decoded. */
+    {
+        plan *ps =
+            load("sluice: 1\nplan: s\nversion: \"1\"\n"
+                 "events:\n  E:\n    properties:\n"
+                 "      s: {type: string, pattern: \"^a*(\\\"|\\\\\\\\|\\u00e9|\\u007f)?b*$\"}\n");
+        CHECK(ps != NULL);
+        static const struct {
+            const char *raw; /* written into the JSON string */
+            int status;      /* 0 = accepted (and valid), else the HTTP status */
+        } k[] = {{"\\\"", 0},   {"\\\\", 0},   {"\xc3\xa9", 0}, {"\x7f", 0},  {"", 0},
+                 {"\x01", 400}, {"\x1f", 400}, {"\xff", 400},   {"\xc3", 400}};
+        for (size_t c = 0; ps && c < sizeof k / sizeof k[0]; c++) {
+            for (size_t pre = 0; pre <= 40; pre++) {
+                char body[256];
+                int n = snprintf(body, sizeof body,
+                                 "{\"anonymousId\":\"x\",\"event\":\"E\",\"properties\":{\"s\":\"");
+                memset(body + n, 'a', pre);
+                n += (int)pre;
+                n += snprintf(body + n, sizeof body - (size_t)n, "%sbbbbbbbbbbbbbbbbbbb\"}}",
+                              k[c].raw);
+                CHECK_INT(run(ig, ps, INGEST_TRACK, body, false, &r), 0);
+                CHECK_INT(r.status, k[c].status);
+                if (r.status != k[c].status) fprintf(stderr, "  case %zu, prefix %zu\n", c, pre);
+                if (!k[c].status) CHECK_INT(r.nvalid, 1);
+            }
+        }
+        plan_release(ps);
+    }
+
     plan_release(p);
     plan_release(pf);
     ingest_free(ig);
