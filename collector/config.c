@@ -60,6 +60,8 @@ typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG, OPT_RATE } opt_type;
     X("rate-limit-key", OPT_LIST, rate_limit_keys, NULL,                                           \
       "KEY=N[/s] per-key rate, overrides --rate-limit (repeatable)")                               \
     X("redis-timeout-ms", OPT_LONG, redis_timeout_ms, "2000", "Redis acknowledgement deadline")    \
+    X("redis-linger-us", OPT_LONG, redis_linger_us, "250",                                         \
+      "hold XADDs up to this long (or until 4 KB wait) to pipeline more per write (0 = off)")      \
     X("report-window", OPT_LONG, report_window_s, "86400",                                         \
       "seconds of violation counts kept in Redis for reports (0 = reports off)")                   \
     X("alerts", OPT_STR, alerts_path, NULL, "alert rules (YAML); unset = built-in defaults")       \
@@ -443,6 +445,11 @@ int config_load(serve_config *c, int argc, char **argv, char **env, FILE *out, c
     }
     if (c->min_body_rate == 0) {
         seterr(err, errlen, "--min-body-rate must be positive");
+        return SL_EUSAGE;
+    }
+    if (c->redis_linger_us > 1000000) { /* negative values fail the OPT_LONG parse */
+        seterr(err, errlen, "--redis-linger-us: 0 to 1000000 (one second), got %ld",
+               c->redis_linger_us);
         return SL_EUSAGE;
     }
     for (size_t i = 0; i < c->rate_limit_keys.n; i++) {

@@ -54,6 +54,7 @@ typedef struct {
     size_t rate_burst;           /* bucket size in events; 0 = max(rate, 1) */
     config_list rate_limit_keys; /* "KEY=N[/s]" overrides */
     long redis_timeout_ms;
+    long redis_linger_us;
     long report_window_s;       /* agg window; 0 = no aggregation */
     char *alerts_path;          /* NULL = default rules */
     config_list alert_webhooks; /* http:// URLs */

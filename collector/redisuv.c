@@ -6,16 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/sds.h>
+#ifdef __linux__
+#include <sys/timerfd.h>
+#include <unistd.h>
+#endif
+
 #include "sl_err.h"
 
 typedef struct {
     redisAsyncContext *ac; /* NULL once hiredis cleaned up; the struct is freed on close */
+    uv_loop_t *loop;
     uv_poll_t poll;
     uv_prepare_t flush; /* writes hiredis's output buffer once per loop turn, before polling */
     int events;         /* what `poll` watches now */
     bool want_write;    /* hiredis has output queued */
     int open_handles;
     redisuv_error_fn on_error;
+    /* Linger (redisuv_set_linger): output below linger_bytes waits up to linger_us, measured by
+     * a timerfd (libuv timers count milliseconds), for more commands to join it. */
+    unsigned linger_us;
+    size_t linger_bytes;
+    int tfd; /* -1 = no linger */
+    uv_poll_t tpoll;
+    bool armed;
 } watch;
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -46,13 +60,48 @@ static void poll_set(watch *w, int events)
  * write for every command of the turn, no epoll round trip). Only what the socket does not
  * take waits for POLLOUT. A context still connecting waits for POLLOUT too: hiredis finishes
  * the connect in its write handler. */
+static void set_timer(watch *w, unsigned us)
+{
+#ifdef __linux__
+    struct itimerspec t = {{0, 0}, {(time_t)(us / 1000000), (long)(us % 1000000) * 1000}};
+    timerfd_settime(w->tfd, 0, &t, NULL); /* us = 0 disarms */
+#else
+    (void)us;
+#endif
+    w->armed = us > 0;
+}
+
+static void write_now(watch *w)
+{
+    if (w->armed) set_timer(w, 0);
+    if (!w->ac || !w->want_write) return;
+    if (w->ac->c.flags & REDIS_CONNECTED) redisAsyncHandleWrite(w->ac);
+    if (w->ac && w->want_write) poll_set(w, w->events | UV_WRITABLE);
+}
+
 static void on_flush(uv_prepare_t *h)
 {
     watch *w = h->data;
     uv_prepare_stop(h);
     if (!w->ac || !w->want_write) return;
-    if (w->ac->c.flags & REDIS_CONNECTED) redisAsyncHandleWrite(w->ac);
-    if (w->ac && w->want_write) poll_set(w, w->events | UV_WRITABLE);
+    if (w->tfd >= 0 && (w->ac->c.flags & REDIS_CONNECTED) &&
+        sdslen(w->ac->c.obuf) < w->linger_bytes) {
+        if (!w->armed) set_timer(w, w->linger_us);
+        return; /* on_linger writes it, or a later turn that fills linger_bytes */
+    }
+    write_now(w);
+}
+
+static void on_linger(uv_poll_t *h, int status, int events)
+{
+    watch *w = h->data;
+    (void)events;
+#ifdef __linux__
+    uint64_t expirations;
+    if (status == 0 && read(w->tfd, &expirations, sizeof expirations) < 0) return; /* spurious */
+#endif
+    w->armed = false;
+    write_now(w);
 }
 
 static void add_read(void *pd)
@@ -81,7 +130,11 @@ static void del_write(void *pd)
 static void on_closed(uv_handle_t *h)
 {
     watch *w = h->data;
-    if (--w->open_handles == 0) free(w);
+    if (--w->open_handles) return;
+#ifdef __linux__
+    if (w->tfd >= 0) close(w->tfd); /* after its poll handle is closed, as libuv requires */
+#endif
+    free(w);
 }
 
 /* hiredis is about to close the fd and free the context. */
@@ -91,6 +144,7 @@ static void cleanup(void *pd)
     w->ac = NULL;
     uv_close((uv_handle_t *)&w->poll, on_closed);
     uv_close((uv_handle_t *)&w->flush, on_closed);
+    if (w->tfd >= 0) uv_close((uv_handle_t *)&w->tpoll, on_closed);
 }
 
 int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_error)
@@ -103,6 +157,8 @@ int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_e
     }
     uv_prepare_init(loop, &w->flush); /* cannot fail */
     w->open_handles = 2;
+    w->loop = loop;
+    w->tfd = -1;
     w->poll.data = w;
     w->flush.data = w;
     w->ac = ac;
@@ -114,6 +170,35 @@ int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_e
     ac->ev.delWrite = del_write;
     ac->ev.cleanup = cleanup;
     return 0;
+}
+
+int redisuv_set_linger(redisAsyncContext *ac, unsigned linger_us, size_t linger_bytes)
+{
+    watch *w = ac->ev.data;
+    if (!w || ac->ev.cleanup != cleanup) return SL_EUSAGE; /* not attached by redisuv_attach */
+    if (linger_us == 0) {
+        w->linger_bytes = 0; /* the timer (if any) stays, unused: on_flush writes at once */
+        return 0;
+    }
+#ifdef __linux__
+    if (w->tfd < 0) {
+        int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (fd < 0) return SL_EIO;
+        if (uv_poll_init(w->loop, &w->tpoll, fd) != 0) {
+            close(fd);
+            return SL_EIO;
+        }
+        w->tfd = fd;
+        w->tpoll.data = w;
+        w->open_handles++;
+        uv_poll_start(&w->tpoll, UV_READABLE, on_linger);
+    }
+    w->linger_us = linger_us;
+    w->linger_bytes = linger_bytes;
+    return 0;
+#else
+    return SL_EUSAGE;
+#endif
 }
 
 redisAsyncContext *redisuv_connect(uv_loop_t *loop, const char *host, int port, void *data,

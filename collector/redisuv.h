@@ -23,6 +23,14 @@ typedef void (*redisuv_error_fn)(redisAsyncContext *ac, int status);
 /* Returns 0, SL_ENOMEM or SL_EIO (uv_poll_init failed). on_error may be NULL. */
 int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_error);
 
+/* Linger, as in Kafka's linger.ms: commands queued on ac are written when linger_bytes of output
+ * are waiting or linger_us after the first of them, whichever comes first, instead of at the end
+ * of every loop turn; one write and one Redis wake-up then carry more commands (at moderate load
+ * this halves Redis's CPU per command and the collector's Redis syscalls). linger_us = 0 turns it
+ * off. Linux only (a timerfd: libuv timers count milliseconds); elsewhere SL_EUSAGE. Returns 0,
+ * SL_EUSAGE (ac not attached with redisuv_attach) or SL_EIO (no timerfd). */
+int redisuv_set_linger(redisAsyncContext *ac, unsigned linger_us, size_t linger_bytes);
+
 /* Starts a non-blocking connect to host:port on loop, attached as above (on_error may be NULL),
  * with TCP keep-alive, ac->data = data and the two callbacks set. Returns the context (hiredis
  * owns it as usual), or NULL with the reason in err ("connect to HOST:PORT: ..."). */

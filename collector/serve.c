@@ -1194,6 +1194,7 @@ int serve_main(int argc, char **argv)
     s->scfg.events_key = s->cfg.events_key;
     s->scfg.invalid_key = s->cfg.invalid_key;
     s->scfg.timeout_ms = (unsigned)s->cfg.redis_timeout_ms;
+    s->scfg.linger_us = (unsigned)s->cfg.redis_linger_us;
     s->scfg.max_inflight = s->cfg.redis_max_inflight;
 
     /* The main loop (signals, alerts) exists before the workers, which feed the alert engine. */

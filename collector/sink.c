@@ -430,6 +430,8 @@ static void start_connect(sink *s)
     }
     s->ac = ac;
     s->ready = false;
+    /* Best effort: without a timerfd the sink writes every loop turn, as with linger 0. */
+    if (s->cfg.linger_us) (void)redisuv_set_linger(ac, s->cfg.linger_us, SINK_LINGER_BYTES);
     s->handshake_deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
     /* Queued now, sent first once connected. */
     int n = redisuv_handshake(ac, on_handshake_reply, s->cfg.username, s->cfg.password, s->cfg.db,

@@ -29,7 +29,11 @@ typedef struct {
     unsigned timeout_ms;     /* per command group deadline, default 2000 */
     size_t max_inflight;     /* max XADDs in flight per sink before sink_write fails fast, default
                                 100000 */
+    unsigned linger_us;      /* hold writes until SINK_LINGER_BYTES are queued or this long (Linux;
+                                0 = write every loop turn, the default); see redisuv_set_linger */
 } sink_config;
+
+#define SINK_LINGER_BYTES 4096 /* about 6 XADDs of 600-byte events */
 
 /* One stream entry. `invalid` selects invalid_key; violations_json is added as field "violations"
  * when non-NULL. Fields written: event <json> [violations <json>] [message_id <id>]. */

@@ -105,13 +105,16 @@ run() {
     "${PIN_GEN[@]}" "$LOAD" --url "$url" --json "$@" >"$work/$name.json" 2>"$work/$name.err"
     local rc=$?
     t1=$(date +%s.%N)
-    local cpu=""
+    local cpu="" frac=""
     for p in $cpu_pids; do
         local d=$(($(cpu_ticks "$p") - before[i]))
-        cpu+="$(python3 -c "print('%.0f%%' % (100.0 * $d / $hz / ($t1 - $t0)))") "
+        local f=$(python3 -c "print('%.4f' % ($d / $hz / ($t1 - $t0)))")
+        cpu+="$(python3 -c "print('%.0f%%' % (100.0 * $f))") "
+        frac+="$f "
         i=$((i + 1))
     done
     R[$name.cpu]="${cpu% }"
+    R[$name.cpu_frac]="${frac% }"
     if [ $rc -ne 0 ]; then
         echo "  $name: generator failed (exit $rc): $(tail -n 2 "$work/$name.err" | tr '\n' ' ')"
         return 1
@@ -129,6 +132,16 @@ run() {
         "$name" "${R[$name.rps]}" "${R[$name.eps]}" "${R[$name.p50]}" "${R[$name.p99]}" \
         "${R[$name.p999]}" "${R[$name.cpu]:-?}" "${R[$name.status]}"
     return 0
+}
+
+# cost NAME PER: CPU microseconds each server process spent per request (PER=rps) or per event
+# (PER=eps) in run NAME: its CPU share over the run (warm-up included, same load) / the rate.
+cost() {
+    python3 -c "
+import sys
+rate = float(sys.argv[1])
+print(' + '.join('%.1f' % (float(f) * 1e6 / rate) for f in sys.argv[2:]) if rate > 0 else 'n/a')
+" "${R[$1.$2]:-0}" ${R[$1.cpu_frac]:-} 2>/dev/null || echo n/a
 }
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -375,6 +388,16 @@ printf '  p99 of nginx at that rate (noise floor)   %6s\n' "${R[nginx_open_ref.p
 printf '  RSS with %s idle connections, MB       %6s  [<= 64]   %s\n' "$IDLE" "$rssmb" "$(verdict "$rssmb" '<=' 64)"
 printf '  peak RSS under load (VmHWM), MB           %6s\n' "$hwmmb"
 printf '  no-loss check (ack log vs streams)        %s\n' "${R[loss]:-n/a}"
+if [ $sl_ok = 1 ]; then
+    # Where the server core's time goes (sluice + redis-server, CPU microseconds): at the maximum
+    # rate, requests share wake-ups, reads and Redis round trips; at half of it, fewer do.
+    R[cost.single]=$(cost sluice_single rps)
+    R[cost.open50]=$(cost sluice_open50 rps)
+    R[cost.batch]=$(cost sluice_batch eps)
+    R[cost.nginx]=$(cost nginx_single rps)
+    echo "  CPU us per request, sluice + redis-server: max rate ${R[cost.single]}, half rate" \
+        "${R[cost.open50]}; per batched event ${R[cost.batch]}; nginx per request ${R[cost.nginx]}"
+fi
 [ $sl_ok = 1 ] || echo "  sluice serve could not be measured (see above); ceilings only"
 
 if [ -n "${JSON_OUT:-}" ]; then

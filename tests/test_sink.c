@@ -1,11 +1,11 @@
 /* test_sink.c - the Redis Streams sink against a real redis-server (started with redisproc on a
  * free loopback port, data in a mkdtemp dir): exact bytes read back with XRANGE, custom keys,
- * pipelining and order, usage errors and max_inflight, AUTH (password and ACL user), a wrong
- * password never turning ready, SELECT, Redis error replies (WRONGTYPE, NOPERM), the idle
- * heartbeat noticing a hung Redis, a stopped (SIGSTOP) Redis failing groups by deadline exactly
- * once, close with pending groups and from a callback, a killed Redis failing in-flight groups and
- * the reconnect after a restart, a server that is not there, URL parsing.
- * Exits 77 (skipped) when redis-server is not installed. */
+ * pipelining and order, linger (held below SINK_LINGER_BYTES, at once above), usage errors and
+ * max_inflight, AUTH (password and ACL user), a wrong password never turning ready, SELECT, Redis
+ * error replies (WRONGTYPE, NOPERM), the idle heartbeat noticing a hung Redis, a stopped (SIGSTOP)
+ * Redis failing groups by deadline exactly once, close with pending groups and from a callback, a
+ * killed Redis failing in-flight groups and the reconnect after a restart, a server that is not
+ * there, URL parsing. Exits 77 (skipped) when redis-server is not installed. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -376,6 +376,55 @@ static void test_pipelining(int port, redisContext *rc)
     CHECK(st.latency_us_sum > 0);
     CHECK_INT(st.inflight, 0);
     close_sink(s);
+}
+
+/* Linger: a write below SINK_LINGER_BYTES waits for the timer (never answered sooner than
+ * linger_us: a lower bound, which a slow machine cannot break); one that brings the queued output
+ * to SINK_LINGER_BYTES goes at once and takes the lingering one with it, in order. */
+static void test_linger(int port, redisContext *rc)
+{
+    cmd(rc, "FLUSHALL");
+    sink *s = new_sink((sink_config){.port = port, .timeout_ms = 20000, .linger_us = 300000});
+    CHECK(run_until(is_ready, s, 3000));
+    uint64_t t0 = uv_hrtime();
+    CHECK_INT(write_wait(s, &e_simple, 1), 0);
+    CHECK(ms_since(t0) >= 300);
+    CHECK_INT(xlen(rc, "sluice:events"), 1);
+    close_sink(s);
+
+    /* 10 s: the small write must not go by the timer during this test */
+    sink *l = new_sink((sink_config){.port = port, .timeout_ms = 30000, .linger_us = 10000000});
+    CHECK(run_until(is_ready, l, 3000));
+    result small = {0}, big = {0};
+    sink_entry first = e_simple;
+    first.message_id = "first";
+    first.message_id_len = 5;
+    CHECK_INT(sink_write(l, &first, 1, on_done, &small), 0);
+    run_for(300);
+    CHECK_INT(small.calls, 0); /* held back */
+    CHECK_INT(xlen(rc, "sluice:events"), 1);
+    static char body[700];
+    memset(body, ' ', sizeof body);
+    memcpy(body, "{\"pad\":\"", 8);
+    memcpy(body + sizeof body - 2, "\"}", 2);
+    sink_entry many[8];
+    for (int i = 0; i < 8; i++)
+        many[i] = (sink_entry){.event_json = body, .event_len = sizeof body};
+    CHECK(8 * sizeof body >= SINK_LINGER_BYTES);
+    CHECK_INT(sink_write(l, many, 8, on_done, &big), 0);
+    CHECK(run_until(called, &big, 5000)); /* long before the 10 s timer */
+    CHECK_INT(small.calls, 1);
+    CHECK_INT(small.status, 0);
+    CHECK_INT(big.status, 0);
+    CHECK_INT(xlen(rc, "sluice:events"), 10);
+    redisReply *x = redisCommand(rc, "XRANGE sluice:events - + COUNT 2");
+    CHECK(x && x->type == REDIS_REPLY_ARRAY && x->elements == 2);
+    if (x && x->type == REDIS_REPLY_ARRAY && x->elements == 2) {
+        redisReply *f = x->element[1]->element[1]; /* the lingering write is stored first */
+        CHECK(f->elements == 4 && bytes_eq(f->element[3], "first", 5));
+    }
+    freeReplyObject(x);
+    close_sink(l);
 }
 
 static void test_usage(int port)
@@ -750,6 +799,7 @@ int main(void)
 
     test_bytes(rp.port, rc);
     test_pipelining(rp.port, rc);
+    test_linger(rp.port, rc);
     test_usage(rp.port);
     test_reentrant(rp.port);
     test_auth_select(rp.port, rc);
