@@ -60,7 +60,7 @@ typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG, OPT_RATE } opt_type;
     X("rate-limit-key", OPT_LIST, rate_limit_keys, NULL,                                           \
       "KEY=N[/s] per-key rate, overrides --rate-limit (repeatable)")                               \
     X("redis-timeout-ms", OPT_LONG, redis_timeout_ms, "2000", "Redis acknowledgement deadline")    \
-    X("redis-linger-us", OPT_LONG, redis_linger_us, "250",                                         \
+    X("redis-linger-us", OPT_LONG, redis_linger_us, "0",                                           \
       "hold XADDs up to this long (or until 4 KB wait) to pipeline more per write (0 = off)")      \
     X("report-window", OPT_LONG, report_window_s, "86400",                                         \
       "seconds of violation counts kept in Redis for reports (0 = reports off)")                   \

@@ -518,16 +518,24 @@ def test_forward(binary, tmp, rport, r):
         s.stop()
 
 
-def test_config_sources(binary, tmp, rport):
+def test_config_sources(binary, tmp, rport, r):
     cfg = os.path.join(tmp, "sluice.conf")
     with open(cfg, "w") as f:
         f.write(f"# test config\nplan = {os.path.join(PLANS, 'plan.yaml')}\n"
                 f"redis = redis://127.0.0.1:{rport}\nworkers = 1\nwrite_key = filekey\n"
-                f"max_event_bytes = 1k\ndata_dir = {os.path.join(tmp, 'data-config')}\n")
+                f"max_event_bytes = 1k\ndata_dir = {os.path.join(tmp, 'data-config')}\n"
+                f"redis_linger_us = 1000\n")
     s = Serve(binary, ["--config", cfg], tmp, env={"SLUICE_WRITE_KEY": "envkey"})
     try:
         ev = {"userId": "c", "event": "Product Viewed"}
         t.eq(s.post("/v1/track", ev, key="envkey")[0], 200, "config: env write key")
+        # with a linger (redis_linger_us from the file) every acked event is in the stream
+        r.cmd("DEL", "sluice:events")
+        for i in range(5):
+            t.eq(s.post("/v1/track", dict(ev, messageId=f"lg{i}"), key="envkey")[0], 200,
+                 f"linger: event {i} acked")
+        t.eq([e["message_id"] for e in r.entries("sluice:events")],
+             [f"lg{i}" for i in range(5)], "linger: the 5 acked events are stored, in order")
         t.eq(s.post("/v1/track", ev, key="filekey")[0], 401, "config: env replaces file list")
         st, _, data = s.post("/v1/track", dict(ev, properties={"sku": "x" * 1500}), key="envkey")
         t.eq(st, 413, "config: max_event_bytes from the file")
@@ -543,6 +551,9 @@ def test_config_sources(binary, tmp, rport):
     out = subprocess.run([binary, "serve", "--plan", "x.yaml", "--bogus"], capture_output=True,
                          text=True)
     t.eq(out.returncode, 2, "unknown flag: exit 2")
+    out = subprocess.run([binary, "serve", "--plan", "x.yaml", "--redis-linger-us", "2000000"],
+                         capture_output=True, text=True)
+    t.ok(out.returncode == 2 and "--redis-linger-us" in out.stderr, "linger over 1 s: exit 2")
     out = subprocess.run([binary, "serve", "--plan", os.path.join(PLANS, "plan_bad.yaml"),
                           "--redis", f"redis://127.0.0.1:{rport}"], capture_output=True, text=True)
     t.ok(out.returncode != 0 and "plan_bad.yaml:8" in out.stderr, "bad plan at start: error+pos")
@@ -579,7 +590,7 @@ def main():
         test_untrusted_xff(s2, r)
         s2.stop()
         test_forward(binary, tmp, rport, r)
-        test_config_sources(binary, tmp, rport)
+        test_config_sources(binary, tmp, rport, r)
         test_redis_down(s, redis_proc, r)
         t.eq(s.stop(), 0, "serve exits 0 on SIGTERM")
         s = None
