@@ -17,7 +17,7 @@ out="$(mktemp -d /tmp/sluice-rounds.XXXXXX)"
 for i in $(seq "$rounds"); do
     echo "== round $i of $rounds ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
     JSON_OUT="$out/round$i.json" "$root/loadtest/bench.sh" >"$out/round$i.txt" 2>&1
-    grep -E '^  (sluice single|sluice batch|p99 at|p99 of nginx|RSS with|CPU us)' "$out/round$i.txt"
+    grep -E '^  (sluice single|sluice batch|p99 at|p99 of nginx|RSS with [0-9]+ idle connections, MB|CPU us)' "$out/round$i.txt"
 done
 python3 - "$out" "$rounds" <<'EOF'
 import json, os, statistics, sys
