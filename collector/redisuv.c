@@ -56,10 +56,6 @@ static void poll_set(watch *w, int events)
         uv_poll_stop(&w->poll);
 }
 
-/* Before the loop blocks: write what the callbacks of this turn queued, straight away (one
- * write for every command of the turn, no epoll round trip). Only what the socket does not
- * take waits for POLLOUT. A context still connecting waits for POLLOUT too: hiredis finishes
- * the connect in its write handler. */
 static void set_timer(watch *w, unsigned us)
 {
 #ifdef __linux__
@@ -79,6 +75,11 @@ static void write_now(watch *w)
     if (w->ac && w->want_write) poll_set(w, w->events | UV_WRITABLE);
 }
 
+/* Before the loop blocks: write what the callbacks of this turn queued, straight away (one
+ * write for every command of the turn, no epoll round trip), unless a linger holds it (fewer
+ * than linger_bytes queued: the timer or a fuller turn writes it). Only what the socket does
+ * not take waits for POLLOUT. A context still connecting waits for POLLOUT too: hiredis
+ * finishes the connect in its write handler. */
 static void on_flush(uv_prepare_t *h)
 {
     watch *w = h->data;

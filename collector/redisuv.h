@@ -6,7 +6,8 @@
  * find the socket error and tear the context down) and, if hiredis keeps the context anyway,
  * calls on_error(ac, status) so the owner can drop it at once. Output is written once per loop
  * turn, before the loop polls (a prepare handle), not after an epoll round trip per command
- * batch; POLLOUT is watched only for what the socket did not take. Everything on the loop's thread;
+ * batch, or held for a linger (redisuv_set_linger); POLLOUT is watched only for what the socket
+ * did not take. Everything on the loop's thread;
  * the watcher frees itself when hiredis cleans the context up. */
 #ifndef SL_REDISUV_H
 #define SL_REDISUV_H
