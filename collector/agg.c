@@ -134,37 +134,9 @@ char *agg_group_id(char dst[17], const char *event, const char *kind, const char
 /* Appends s[0..n) as a JSON string literal. */
 static void sb_jstr(sl_buf *b, const char *s, size_t n)
 {
-    sl_buf_put(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        sl_buf_put(b, s + run, i - run);
-        run = i + 1;
-        char esc[8];
-        switch (c) {
-        case '"':
-            sl_buf_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            sl_buf_put(b, "\\\\", 2);
-            break;
-        case '\n':
-            sl_buf_put(b, "\\n", 2);
-            break;
-        case '\r':
-            sl_buf_put(b, "\\r", 2);
-            break;
-        case '\t':
-            sl_buf_put(b, "\\t", 2);
-            break;
-        default:
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sl_buf_put(b, esc, 6);
-        }
-    }
-    sl_buf_put(b, s + run, n - run);
-    sl_buf_put(b, "\"", 1);
+    sl_buf_putc(b, '"');
+    sl_buf_json(b, s, n);
+    sl_buf_putc(b, '"');
 }
 
 static void sb_jfield(sl_buf *b, const char *name, const char *val)

@@ -20,6 +20,8 @@
 
 #include <llhttp.h>
 
+#include "sl_buf.h"
+
 #define HTTP_RBUF 16384
 #define HTTP_HNAME_MAX 40
 
@@ -195,21 +197,11 @@ const char *http_status_text(int status)
 
 size_t http_json_escape(char *dst, size_t cap, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     if (!cap) return 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        char esc[7];
-        size_t el = 0;
-        if (ch == '"' || ch == '\\') {
-            esc[0] = '\\', esc[1] = (char)ch, el = 2;
-        } else if (ch < 0x20) {
-            esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0', esc[4] = hex[ch >> 4],
-            esc[5] = hex[ch & 15], el = 6;
-        } else {
-            esc[0] = (char)ch, el = 1;
-        }
+        char esc[6];
+        size_t el = (size_t)(sl_json_escape(esc, s + i, 1) - esc);
         if (o + el >= cap) break;
         memcpy(dst + o, esc, el);
         o += el;

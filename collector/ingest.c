@@ -27,24 +27,6 @@
 #include "arena.h"
 #include "sl_buf.h"
 
-/* JSON string contents (no quotes). */
-static void db_escape(sl_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            sl_buf_putc(b, '\\');
-            sl_buf_putc(b, (char)c);
-        } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            sl_buf_put(b, e, 6);
-        } else {
-            sl_buf_putc(b, (char)c);
-        }
-    }
-}
-
 /* ---- the ingest object ---------------------------------------------------------------- */
 
 typedef struct {
@@ -1155,7 +1137,7 @@ static void emit_merged(ingest *ig, slice item, slice shared, const char *ip, bu
     if (is_ctx && ip && !ip_seen) {
         put_sep(o, &count);
         sl_buf_puts(o, "\"ip\":\"");
-        db_escape(o, ip, strlen(ip));
+        sl_buf_json(o, ip, strlen(ip));
         sl_buf_putc(o, '"');
     }
     if (is_ctx) {
@@ -1336,13 +1318,13 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
         if (cJSON_IsString(t)) {
             sl_buf_puts(r, ",\"type\":\"");
-            db_escape(r, t->valuestring, strlen(t->valuestring));
+            sl_buf_json(r, t->valuestring, strlen(t->valuestring));
             sl_buf_putc(r, '"');
         }
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "event");
         if (cJSON_IsString(e)) {
             sl_buf_puts(r, ",\"event\":\"");
-            db_escape(r, e->valuestring, strlen(e->valuestring));
+            sl_buf_json(r, e->valuestring, strlen(e->valuestring));
             sl_buf_putc(r, '"');
         }
         sl_buf_printf(r, ",\"valid\":%s,\"violations\":", nerr ? "false" : "true");

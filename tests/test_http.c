@@ -288,8 +288,11 @@ int main(void)
 
     /* helpers */
     char esc[64];
-    http_json_escape(esc, sizeof esc, "a\"b\\c\n\x01", 7);
-    CHECK_STR(esc, "a\\\"b\\\\c\\u000a\\u0001");
+    http_json_escape(esc, sizeof esc, "a\"b\\c\n\x01\t", 8); /* sl_json_escape's form */
+    CHECK_STR(esc, "a\\\"b\\\\c\\n\\u0001\\t");
+    char small[8]; /* an escape that does not fit is left out whole */
+    CHECK_INT(http_json_escape(small, sizeof small, "abcde\x01", 6), 5);
+    CHECK_STR(small, "abcde");
     CHECK_STR(http_status_text(413), "Payload Too Large");
     return check_done();
 }

@@ -37,16 +37,7 @@ static void exit_if_oom(const sl_buf *b)
 static void sb_json_str(sl_buf *b, const char *s)
 {
     SB_LIT(b, "\"");
-    for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
-        if (*u == '"' || *u == '\\') {
-            char esc[2] = {'\\', (char)*u};
-            sl_buf_put(b, esc, 2);
-        } else if (*u < 0x20) {
-            sl_buf_printf(b, "\\u%04x", *u);
-        } else {
-            sl_buf_put(b, (const char *)u, 1);
-        }
-    }
+    sl_buf_json(b, s, strlen(s));
     SB_LIT(b, "\"");
 }
 

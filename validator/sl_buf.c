@@ -2,6 +2,7 @@
 #include "sl_buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,42 @@ char *sl_strs_copy(size_t n, const char *const src[], const char **const dst[])
         p += len;
     }
     return block;
+}
+
+char *sl_json_escape(char *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    static const char short_form[32] = {
+        ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *w++ = (char)c;
+            continue;
+        }
+        *w++ = '\\';
+        if (c == '"' || c == '\\') {
+            *w++ = (char)c;
+        } else if (short_form[c]) {
+            *w++ = short_form[c];
+        } else {
+            memcpy(w, "u00", 3);
+            w[3] = hex[c >> 4];
+            w[4] = hex[c & 15];
+            w += 5;
+        }
+    }
+    return w;
+}
+
+void sl_buf_json(sl_buf *b, const char *s, size_t n)
+{
+    if (n > (SIZE_MAX - 1) / 6 || !sl_buf_reserve(b, 6 * n)) {
+        b->oom = true;
+        return;
+    }
+    b->n = (size_t)(sl_json_escape(b->p + b->n, s, n) - b->p);
+    b->p[b->n] = 0;
 }
 
 void sl_buf_free(sl_buf *b)

@@ -3,8 +3,8 @@
  * sl_grow grows any malloc'd array by doubling. sl_buf is a byte buffer that is always
  * NUL-terminated once anything was written, and whose out-of-memory state sticks (`oom`): callers
  * append freely and check once at the end. A zeroed sl_buf is empty and ready; sl_buf_free
- * releases it. sl_strs_copy keeps a config's strings in one allocation. Not thread-safe; one
- * owner. */
+ * releases it. sl_strs_copy keeps a config's strings in one allocation; sl_json_escape is the
+ * one JSON string escaper. Not thread-safe; one owner. */
 #ifndef SL_BUF_H
 #define SL_BUF_H
 
@@ -55,6 +55,13 @@ static inline void sl_buf_puts(sl_buf *b, const char *s)
 }
 
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* JSON string contents, the one form everything Sluice writes uses (cJSON's and JSON.stringify's):
+ * \" \\ \b \f \n \r \t, \u00xx for the other control characters, every other byte as it is.
+ * sl_json_escape writes the escaped s[0, n) at w, which has room for 6 * n bytes, and returns the
+ * new end (no terminator); sl_buf_json appends it to b. Neither adds quotes. */
+char *sl_json_escape(char *w, const char *s, size_t n);
+void sl_buf_json(sl_buf *b, const char *s, size_t n);
 void sl_buf_free(sl_buf *b);
 
 /* Copies the n strings src[i] (NULL ones stay NULL) into one malloc'd block and points *dst[i]

@@ -8,6 +8,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "sl_buf.h"
+
 static const char *const kind_names[SL_KIND__COUNT] = {
 #define SL_KIND_NAME(id, name) name,
     SL_KIND_MAP(SL_KIND_NAME)
@@ -185,51 +187,12 @@ char *vio_render(char *dst, size_t cap, const cJSON *v)
  * characters; other bytes as they are) at w; returns the new end. Room: see vio_list_to_json. */
 static char *put_field(char *w, const char *key, const char *v)
 {
-    static const char hex[] = "0123456789abcdef";
     *w++ = '"';
     size_t kn = strlen(key);
     memcpy(w, key, kn);
     w += kn;
-    *w++ = '"';
-    *w++ = ':';
-    *w++ = '"';
-    for (const unsigned char *u = (const unsigned char *)v; *u; u++) {
-        unsigned char c = *u;
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *w++ = (char)c;
-            continue;
-        }
-        *w++ = '\\';
-        switch (c) {
-        case '"':
-            *w++ = '"';
-            break;
-        case '\\':
-            *w++ = '\\';
-            break;
-        case '\b':
-            *w++ = 'b';
-            break;
-        case '\f':
-            *w++ = 'f';
-            break;
-        case '\n':
-            *w++ = 'n';
-            break;
-        case '\r':
-            *w++ = 'r';
-            break;
-        case '\t':
-            *w++ = 't';
-            break;
-        default:
-            *w++ = 'u';
-            *w++ = '0';
-            *w++ = '0';
-            *w++ = hex[c >> 4];
-            *w++ = hex[c & 15];
-        }
-    }
+    memcpy(w, "\":\"", 3);
+    w = sl_json_escape(w + 3, v, strlen(v));
     *w++ = '"';
     return w;
 }
