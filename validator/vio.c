@@ -76,32 +76,10 @@ static void rb_puts(rbuf *b, const char *s)
 static void rb_str(rbuf *b, const char *s)
 {
     rb_putc(b, '"');
-    for (const unsigned char *u = (const unsigned char *)s; *u && b->len < b->cap; u++) {
-        switch (*u) {
-        case '"':
-            rb_puts(b, "\\\"");
-            break;
-        case '\\':
-            rb_puts(b, "\\\\");
-            break;
-        case '\n':
-            rb_puts(b, "\\n");
-            break;
-        case '\t':
-            rb_puts(b, "\\t");
-            break;
-        case '\r':
-            rb_puts(b, "\\r");
-            break;
-        default:
-            if (*u < 0x20) {
-                char hex[8];
-                snprintf(hex, sizeof hex, "\\u%04x", *u);
-                rb_puts(b, hex);
-            } else {
-                rb_putc(b, (char)*u);
-            }
-        }
+    for (const char *u = s; *u && b->len < b->cap; u++) {
+        char esc[6];
+        for (const char *q = esc, *e = sl_json_escape(esc, u, 1); q < e; q++)
+            rb_putc(b, *q);
     }
     rb_putc(b, '"');
 }
