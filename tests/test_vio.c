@@ -37,6 +37,9 @@ int main(void)
     CHECK(strcmp(buf + sizeof buf - 4, "...") == 0);
     cJSON_Delete(v);
     CHECK_STR(vio_render(big, sizeof big, NULL), "null");
+    cJSON *ctl = cJSON_CreateString("a\b\f\n\r\t\x01\x1f\"\\"); /* sl_json_escape's form */
+    CHECK_STR(vio_render(big, sizeof big, ctl), "\"a\\b\\f\\n\\r\\t\\u0001\\u001f\\\"\\\\\"");
+    cJSON_Delete(ctl);
 
     /* JSON output */
     vio_list_reset(&l);
