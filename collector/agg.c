@@ -566,8 +566,8 @@ int agg_new(uv_loop_t *loop, const agg_config *cfgp, agg **out)
 
 /* The live feed: one PUBLISH per invalid event, sent at once (hiredis buffers it). */
 static void publish(agg *a, const char *version, const char *write_key, const char *event,
-                    const char *session, const vio_list *vl, const char *json, size_t len,
-                    time_t now)
+                    const char *session, const vio_list *vl, const char *vjson, const char *json,
+                    size_t len, time_t now)
 {
     if (!a->ready || !a->ac || a->inflight >= a->cfg.max_inflight) {
         a->st.publish_dropped++;
@@ -580,8 +580,8 @@ static void publish(agg *a, const char *version, const char *write_key, const ch
     sb_jfield(&b, "event", event);
     sb_jfield(&b, "session", session);
     sl_buf_puts(&b, ",\"violations\":");
-    char *vj = vl ? vio_list_to_json(vl) : NULL;
-    sl_buf_puts(&b, vj ? vj : "[]");
+    char *vj = !vjson && vl ? vio_list_to_json(vl) : NULL; /* only when not rendered already */
+    sl_buf_puts(&b, vjson ? vjson : vj ? vj : "[]");
     free(vj);
     sb_payload(&b, "example", json, len, a->cfg.example_max);
     sl_buf_puts(&b, "}");
@@ -626,8 +626,8 @@ static void add_example(agg *a, row *r, const vio *v, const char *write_key, con
 }
 
 void agg_note(agg *a, const char *plan_version, const char *write_key, const char *event_name,
-              const char *session, bool valid, const vio_list *vl, const char *event_json,
-              size_t len, time_t now)
+              const char *session, bool valid, const vio_list *vl, const char *vjson,
+              const char *event_json, size_t len, time_t now)
 {
     if (a->closing) return;
     a->st.notes++;
@@ -661,7 +661,7 @@ void agg_note(agg *a, const char *plan_version, const char *write_key, const cha
         add_example(a, r, v, write_key, session, event_json, len, now);
     }
     if (!valid && a->cfg.channel[0])
-        publish(a, version, write_key, event, session, vl, event_json, len, now);
+        publish(a, version, write_key, event, session, vl, vjson, event_json, len, now);
 }
 
 void agg_get_stats(const agg *a, agg_stats *out)

@@ -86,12 +86,14 @@ int agg_new(uv_loop_t *loop, const agg_config *cfg, agg **out);
  * event_name: NULL for a call without a name (stored as ""; pass "page"/"identify"... if you want
  * something better). valid: no error-level violation (warnings may still be listed).
  * violations: may be NULL or empty; each distinct (kind, path) of the event counts once.
+ * violations_json: their JSON array as the caller already rendered it (vio_list_to_json), or NULL
+ * (the live feed then renders it).
  * event_json/len: the stored event (valid JSON), used for examples and the live feed, truncated
  * to example_max bytes; may be NULL. session: context.sluice.session, for `sluice tail`.
  * When !valid and a channel is set, the event is PUBLISHed right away (if Redis is ready). */
 void agg_note(agg *a, const char *plan_version, const char *write_key, const char *event_name,
-              const char *session, bool valid, const vio_list *violations, const char *event_json,
-              size_t len, time_t now);
+              const char *session, bool valid, const vio_list *violations,
+              const char *violations_json, const char *event_json, size_t len, time_t now);
 
 /* Snapshot of the counters, for /metrics. */
 void agg_get_stats(const agg *a, agg_stats *out);

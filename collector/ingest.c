@@ -1297,8 +1297,6 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
     res->nevents++;
     for (size_t k = 0; k < ig->vl.n; k++)
         res->kinds[ig->vl.items[k].kind]++;
-    if (rq->on_event) rq->on_event(rq->on_event_ud, ev, &ig->vl, ig->out.p + start, len);
-
     size_t vio_off = 0, vio_len = 0;
     if (ig->vl.n || rq->dry_run) {
         char *vj = vio_list_to_json(&ig->vl);
@@ -1311,6 +1309,10 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
         vio_len = ig->out.n - vio_off;
         cJSON_free(vj);
     }
+    /* The violations JSON is the last thing appended, so still NUL-terminated here. */
+    if (rq->on_event)
+        rq->on_event(rq->on_event_ud, ev, &ig->vl,
+                     ig->vl.n && !ig->out.oom ? ig->out.p + vio_off : NULL, ig->out.p + start, len);
     if (rq->dry_run) {
         sl_buf *r = &ig->report;
         if (res->nevents > 1) sl_buf_putc(r, ',');

@@ -53,10 +53,11 @@ typedef struct {
     const char *received_at; /* NUL-terminated ISO-8601, added as receivedAt when absent */
     bool dry_run;            /* also build the report (violations per event) */
     /* Optional: called once per checked event, right after the plan check, with the parsed event
-     * (borrowed, valid during the call), its violations and its stored bytes. For reports and
-     * alerts; it must not keep any pointer. */
-    void (*on_event)(void *ud, const cJSON *event, const vio_list *violations, const char *json,
-                     size_t len);
+     * (borrowed, valid during the call), its violations, their JSON array (NUL-terminated; NULL
+     * when there are none) and its stored bytes. For reports and alerts; it must not keep any
+     * pointer. */
+    void (*on_event)(void *ud, const cJSON *event, const vio_list *violations,
+                     const char *violations_json, const char *json, size_t len);
     void *on_event_ud;
 } ingest_request;
 

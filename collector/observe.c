@@ -186,7 +186,8 @@ static const char *str_at(const cJSON *o, const char *k1, const char *k2, const 
 }
 
 void observe_event(observe_worker *ow, const plan *p, const char *write_key, size_t wklen,
-                   const cJSON *event, const vio_list *vl, const char *json, size_t len)
+                   const cJSON *event, const vio_list *vl, const char *vjson, const char *json,
+                   size_t len)
 {
     /* The name reports group by: the track event's name, else the call type. */
     const char *type = str_at(event, "type", NULL, NULL);
@@ -202,7 +203,7 @@ void observe_event(observe_worker *ow, const plan *p, const char *write_key, siz
         if (write_key) memcpy(wk, write_key, n);
         wk[write_key ? n : 0] = '\0';
         agg_note(ow->agg, plan_get_version(p), write_key ? wk : NULL, name,
-                 str_at(event, "context", "sluice", "session"), valid, vl, json, len, now);
+                 str_at(event, "context", "sluice", "session"), valid, vl, vjson, json, len, now);
     }
     /* Alerts watch track events (planned-ness and silence are about event names). */
     if (type && !strcmp(type, "track")) alert_note(ow->o->al, name, planned, valid, now);

@@ -48,7 +48,8 @@ void observe_worker_close(observe_worker *ow, void (*done)(void *ud), void *ud);
 
 /* One checked (and accepted) event: feeds the aggregation and the alert counters. */
 void observe_event(observe_worker *ow, const plan *p, const char *write_key, size_t wklen,
-                   const cJSON *event, const vio_list *violations, const char *json, size_t len);
+                   const cJSON *event, const vio_list *violations, const char *violations_json,
+                   const char *json, size_t len);
 
 /* Answers the request if it is one of the read-side endpoints above (returns true; the
  * response may come later from the thread pool), else returns false and leaves it alone. */

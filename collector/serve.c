@@ -461,8 +461,8 @@ typedef struct {
     size_t basic_len;
 } observe_ctx;
 
-static void on_event_checked(void *ud, const cJSON *ev, const vio_list *vl, const char *json,
-                             size_t len)
+static void on_event_checked(void *ud, const cJSON *ev, const vio_list *vl, const char *vjson,
+                             const char *json, size_t len)
 {
     observe_ctx *oc = ud;
     worker *w = oc->w;
@@ -473,7 +473,7 @@ static void on_event_checked(void *ud, const cJSON *ev, const vio_list *vl, cons
     if (s->cfg.write_keys.n && !(key && key_known(s, key, klen))) return; /* will be a 401 */
     /* ingest parses into its arena; what observe builds must come from the heap. */
     arena *prev = arena_set_current(NULL);
-    observe_event(w->ow, w->plan, key, klen, ev, vl, json, len);
+    observe_event(w->ow, w->plan, key, klen, ev, vl, vjson, json, len);
     arena_set_current(prev);
 }
 

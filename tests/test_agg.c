@@ -200,11 +200,13 @@ static void test_counts(uv_loop_t *loop, redisContext *rc, int port)
     vio_list_reset(&none);
     const char *small = "{\"event\":\"Order Completed\"}";
 
-    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, big, sizeof big, base + 5);
-    agg_note(a, "v1", "wk", "Order Completed", NULL, true, &none, small, strlen(small), base + 7);
-    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, big, sizeof big, base + 10);
-    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, small, strlen(small), base + 65);
-    agg_note(a, "v1", "wk", "Signed Up", NULL, false, &one, small, strlen(small), base + 70);
+    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, NULL, big, sizeof big, base + 5);
+    agg_note(a, "v1", "wk", "Order Completed", NULL, true, &none, NULL, small, strlen(small),
+             base + 7);
+    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, NULL, big, sizeof big, base + 10);
+    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, NULL, small, strlen(small),
+             base + 65);
+    agg_note(a, "v1", "wk", "Signed Up", NULL, false, &one, NULL, small, strlen(small), base + 70);
     agg_stats st;
     agg_get_stats(a, &st);
     CHECK_INT(st.notes, 5);
@@ -245,15 +247,19 @@ static void test_counts(uv_loop_t *loop, redisContext *rc, int port)
     freeReplyObject(r);
 
     /* a later flush adds to the same buckets; LTRIM keeps 2 */
-    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, small, strlen(small), base + 20);
-    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, small, strlen(small), base + 21);
-    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, small, strlen(small), base + 22);
+    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, NULL, small, strlen(small),
+             base + 20);
+    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, NULL, small, strlen(small),
+             base + 21);
+    agg_note(a, "v1", "wk", "Order Completed", NULL, false, &two, NULL, small, strlen(small),
+             base + 22);
     CHECK(flushed(a, loop, 3000));
     CHECK_INT(rint_cmd(rc, "HGET t1:v1:count:%lld %s", (long long)base, gid), 5);
     CHECK_INT(rint_cmd(rc, "LLEN %s", key), 2);
     CHECK_INT(rint_cmd(rc, "ZSCORE t1:v1:last %s", gid), base + 65); /* GT: never goes back */
     /* another plan version, same group */
-    agg_note(a, "v2", "wk", "Order Completed", NULL, false, &two, small, strlen(small), base + 30);
+    agg_note(a, "v2", "wk", "Order Completed", NULL, false, &two, NULL, small, strlen(small),
+             base + 30);
     CHECK(flushed(a, loop, 3000));
 
     /* ---- agg_report ---- */
@@ -328,7 +334,7 @@ static void test_counts(uv_loop_t *loop, redisContext *rc, int port)
     CHECK(rep == NULL);
 
     /* close flushes what is left */
-    agg_note(a, "v3", "wk", "Closing", NULL, false, &one, small, strlen(small), base + 5);
+    agg_note(a, "v3", "wk", "Closing", NULL, false, &one, NULL, small, strlen(small), base + 5);
     close_agg(a, loop);
     CHECK_INT(rint_cmd(rc, "HGET t1:v3:vol:%lld %s", (long long)base, "i:Closing"), 1);
 }
@@ -345,8 +351,8 @@ static void test_window(uv_loop_t *loop, redisContext *rc, int port)
     vio_list l;
     vio_list_reset(&l);
     vl_add(&l, SL_KIND_LENGTH_VIOLATION, "/properties/name", "too long");
-    agg_note(a, "v1", NULL, "Old", NULL, false, &l, "{}", 2, old);
-    agg_note(a, "v1", NULL, "New", NULL, false, &l, "{}", 2, now);
+    agg_note(a, "v1", NULL, "Old", NULL, false, &l, NULL, "{}", 2, old);
+    agg_note(a, "v1", NULL, "New", NULL, false, &l, NULL, "{}", 2, now);
     CHECK(flushed(a, loop, 3000));
     agg_stats st;
     agg_get_stats(a, &st);
@@ -384,7 +390,7 @@ static void test_overflow(uv_loop_t *loop, int port)
     for (int i = 0; i < 100; i++) {
         char ev[32];
         snprintf(ev, sizeof ev, "Event %d", i);
-        agg_note(a, "v1", NULL, ev, NULL, false, &l, NULL, 0, now);
+        agg_note(a, "v1", NULL, ev, NULL, false, &l, NULL, NULL, 0, now);
     }
     agg_stats st;
     agg_get_stats(a, &st);
@@ -393,7 +399,7 @@ static void test_overflow(uv_loop_t *loop, int port)
     CHECK(flushed(a, loop, 3000));
     agg_get_stats(a, &st);
     CHECK_INT(st.rows, 0);
-    agg_note(a, "v1", NULL, "Again", NULL, true, NULL, NULL, 0, now);
+    agg_note(a, "v1", NULL, "Again", NULL, true, NULL, NULL, NULL, 0, now);
     agg_get_stats(a, &st);
     CHECK_INT(st.rows, 1); /* room again after the flush */
     close_agg(a, loop);
@@ -453,9 +459,18 @@ static void test_publish(uv_loop_t *loop, redisContext *rc, int port)
     vl_add(&l, SL_KIND_REQUIRED_MISSING, "/properties/email", "email is required");
     vl_add(&l, SL_KIND_PATTERN_MISMATCH, "/userId", "userId does not match");
     const char *ev = "{\"event\":\"Signed Up\",\"properties\":{\"plan\":\"a-long-value-here\"}}";
-    agg_note(a, "v1", "wk1", "Signed Up", "other", false, &l, ev, strlen(ev), now);
-    agg_note(a, "v1", "wk1", "Signed Up", NULL, true, NULL, ev, strlen(ev), now); /* valid: quiet */
-    agg_note(a, "v1", "wk1", "Signed Up", "s1", false, &l, ev, strlen(ev), now);
+    agg_note(a, "v1", "wk1", "Signed Up", "other", false, &l, NULL, ev, strlen(ev), now);
+    agg_note(a, "v1", "wk1", "Signed Up", NULL, true, NULL, NULL, ev, strlen(ev),
+             now); /* valid: quiet */
+    /* s1 comes with its violations already rendered (as ingest passes them): the live feed
+     * must send that text, not render l again */
+    vio_list l2;
+    vio_list_reset(&l2);
+    vl_add(&l2, SL_KIND_REQUIRED_MISSING, "/properties/email_pre", "email is required");
+    vl_add(&l2, SL_KIND_PATTERN_MISMATCH, "/userId", "userId does not match");
+    char *pre = vio_list_to_json(&l2);
+    agg_note(a, "v1", "wk1", "Signed Up", "s1", false, &l, pre, ev, strlen(ev), now);
+    cJSON_free(pre);
     agg_stats st;
     agg_get_stats(a, &st);
     CHECK_INT(st.published, 2);
@@ -484,7 +499,7 @@ static void test_publish(uv_loop_t *loop, redisContext *rc, int port)
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(vs, 0), "kind")),
               "Required-Missing");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(vs, 0), "path")),
-              "/properties/email");
+              "/properties/email_pre");
     const cJSON *exm = cJSON_GetObjectItem(m, "example");
     CHECK(cJSON_IsString(exm) && strlen(exm->valuestring) == 32); /* truncated */
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(m, "truncated")));
@@ -530,7 +545,7 @@ static void test_redis_down(uv_loop_t *loop)
         for (int i = 0; i < 200; i++) {
             char name[32];
             snprintf(name, sizeof name, "E%d", i);
-            agg_note(a, "v1", "wk", name, "s", false, &l, ev, sizeof ev, now + round * 60);
+            agg_note(a, "v1", "wk", name, "s", false, &l, NULL, ev, sizeof ev, now + round * 60);
         }
         run_ms(loop, 30);
     }
@@ -555,14 +570,14 @@ static void test_redis_stuck(uv_loop_t *loop, redisContext *rc, redisproc *rp)
     CHECK(ready(a, loop, 3000));
     time_t now = time(NULL);
     kill(rp->pid, SIGSTOP);
-    agg_note(a, "v1", NULL, "Stuck", NULL, false, NULL, NULL, 0, now);
+    agg_note(a, "v1", NULL, "Stuck", NULL, false, NULL, NULL, NULL, 0, now);
     run_ms(loop, 700);
     agg_stats st;
     agg_get_stats(a, &st);
     CHECK(st.timeouts >= 1);
     CHECK(st.commands_failed >= 1);
     CHECK_INT(st.inflight, 0);
-    agg_note(a, "v1", NULL, "After", NULL, false, NULL, NULL, 0, now); /* kept while down */
+    agg_note(a, "v1", NULL, "After", NULL, false, NULL, NULL, NULL, 0, now); /* kept while down */
     kill(rp->pid, SIGCONT);
     CHECK(ready(a, loop, 5000));
     CHECK(flushed(a, loop, 3000));
