@@ -25,6 +25,7 @@ static void usage(FILE *out)
           "  tail         live feed of invalid events (Redis pub/sub)\n"
           "  check        validate events (NDJSON, JSON array or batch) against a plan\n"
           "  lint         report plan errors and style warnings with file:line:col\n"
+          "  diff         what changed between two plans, and what of it breaks tracking\n"
           "  compile      compile a plan: --dump the program, --emit json-schema\n"
           "  schema-test  run JSON-Schema-Test-Suite files through the engine\n"
           "\n"
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "check")) return cli_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "lint")) return cli_lint(argc - 1, argv + 1);
+    if (!strcmp(cmd, "diff")) return cli_diff(argc - 1, argv + 1);
     if (!strcmp(cmd, "compile")) return cli_compile(argc - 1, argv + 1);
     if (!strcmp(cmd, "schema-test")) return cli_schema_test(argc - 1, argv + 1);
 #ifdef SLUICE_HAVE_COLLECTOR

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# golden.sh - data-driven CLI tests: outputs of `sluice check`, `lint` and `compile --dump` compared
+# golden.sh - data-driven CLI tests: outputs of `sluice check`, `lint`, `diff` and `compile --dump` compared
 # byte for byte with files under tests/golden/, and every broken plan under tests/data/bad/ must
 # produce the error line its .expected file names. SLUICE_GOLDEN_UPDATE=1 rewrites the golden files
 # (review the diff before committing!).
@@ -33,6 +33,13 @@ if [[ -f $plan ]]; then
   golden ecommerce-batch.txt 0 "$sluice" check --plan $plan $ex/batch.json
   golden ecommerce-coverage.txt 0 "$sluice" check --plan $plan --coverage $ex/valid.ndjson
 fi
+# sluice diff: the fixtures of test_plandiff.c, text and JSON; exit 1 on breaking changes
+golden diff-demo.txt 1 "$sluice" diff tests/data/diff/old.yaml tests/data/diff/new.yaml
+golden diff-demo.json 1 "$sluice" diff --format json tests/data/diff/old.yaml tests/data/diff/new.yaml
+golden diff-same.txt 0 "$sluice" diff tests/data/diff/new.yaml tests/data/diff/new.yaml
+"$sluice" diff tests/data/diff/old.yaml >/dev/null 2>&1; [[ $? == 2 ]] && ok || bad "diff with one plan must exit 2"
+"$sluice" diff tests/data/diff/old.yaml tests/data/bad/bad-regex.yaml >/dev/null 2>&1
+[[ $? == 2 ]] && ok || bad "diff with a broken plan must exit 2"
 for p in tests/data/plans/*.yaml; do
   [[ -f $p ]] || continue
   golden "dump-$(basename "$p" .yaml).txt" 0 "$sluice" compile "$p" --dump

@@ -1,4 +1,5 @@
-/* cli.c - `sluice check`, `sluice lint` and `sluice compile`: the QA command line.
+/* cli.c - `sluice check`, `sluice lint` and `sluice compile`: the QA command line (`sluice diff`
+ * is in cli_diff.c).
  *
  * check reads events as a stream of JSON values (NDJSON, one JSON array, or Segment batch bodies
  * {"batch":[...]}, mixed freely), checks each against the plan and reports in text, JSON or JUnit.

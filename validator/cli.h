@@ -6,6 +6,7 @@
 
 int cli_check(int argc, char **argv);
 int cli_lint(int argc, char **argv);
+int cli_diff(int argc, char **argv);
 int cli_compile(int argc, char **argv);
 int cli_schema_test(int argc, char **argv);
 

@@ -1,0 +1,135 @@
+/* test_plandiff.c - plan-to-plan diffs: every change of tests/data/diff/{old,new}.yaml found once
+ * with the right breaking flag, nothing for identical plans or a type inlined in place of its
+ * $ref, and the open-object rules (additional properties allowed) on small inline plans. */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "plan.h"
+#include "plandiff.h"
+
+static plan *load_file(const char *path)
+{
+    sl_diags d;
+    sl_diags_init(&d, path);
+    plan *p = NULL;
+    if (plan_load_file(path, false, &p, &d)) sl_diags_print(&d, stderr);
+    sl_diags_cleanup(&d);
+    return p;
+}
+
+static plan *load_mem(const char *y)
+{
+    sl_diags d;
+    sl_diags_init(&d, "mem");
+    plan *p = NULL;
+    if (plan_load_mem(y, strlen(y), "mem", false, &p, &d)) sl_diags_print(&d, stderr);
+    sl_diags_cleanup(&d);
+    return p;
+}
+
+/* The number of changes at (scope, name, path) whose message contains `has`, all with the given
+ * breaking flag (-1 when one has the other flag). */
+static int count(const plandiff *d, const char *scope, const char *name, const char *path,
+                 const char *has, bool breaking)
+{
+    int n = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        const plandiff_change *c = &d->items[i];
+        if (strcmp(c->scope, scope) || strcmp(c->name, name) || strcmp(c->path, path) ||
+            !strstr(c->message, has))
+            continue;
+        if (c->breaking != breaking) return -1;
+        n++;
+    }
+    if (n != 1) {
+        fprintf(stderr, "  %s \"%s\" %s [%s]: found %d; the diff was:\n", scope, name, path, has,
+                n);
+        for (size_t i = 0; i < d->n; i++)
+            fprintf(stderr, "    %d %s \"%s\" %s: %s\n", d->items[i].breaking, d->items[i].scope,
+                    d->items[i].name, d->items[i].path, d->items[i].message);
+    }
+    return n;
+}
+
+static void fixtures(void)
+{
+    plan *o = load_file("tests/data/diff/old.yaml"), *n = load_file("tests/data/diff/new.yaml");
+    CHECK(o && n);
+    if (!o || !n) return;
+    plandiff d = {0};
+    CHECK_INT(plandiff_run(o, n, &d), 0);
+    const char *oc = "Order Completed";
+    CHECK_INT(count(&d, "policy", "", "", "allow -> reject", true), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/order_id", "pattern", true), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/currency", "no longer allows \"SEK\"", true), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/currency", "now required", true), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/coupon", "removed: now rejected", true), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/note", "maxLength 100 -> 200", false), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/quantity", "maximum 99 -> 50", true), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/items/*/price", "type", true), 1);
+    CHECK_INT(count(&d, "event", oc, "/properties/gift_wrap", "added (optional)", false), 1);
+    CHECK_INT(count(&d, "event", "Signed Up", "/properties/method", "type", false), 1);
+    CHECK_INT(count(&d, "event", "Promotion Shown", "", "added", true), 1);
+    CHECK_INT(count(&d, "event", "Cart Shared", "", "now unplanned and rejected", true), 1);
+    CHECK_INT(count(&d, "call", "identify", "/traits/email", "format removed", false), 1);
+    /* total moved from {$ref: Money} to the same schema inline: no change */
+    CHECK_INT(d.n, 13);
+    CHECK_INT(d.nbreaking, 9);
+    plandiff_free(&d);
+
+    plandiff same = {0};
+    CHECK_INT(plandiff_run(n, n, &same), 0);
+    CHECK_INT(same.n, 0);
+    CHECK_INT(same.nbreaking, 0);
+    plandiff_free(&same);
+
+    /* back again: what was breaking one way is mostly not the other way */
+    plandiff back = {0};
+    CHECK_INT(plandiff_run(n, o, &back), 0);
+    CHECK_INT(count(&back, "event", oc, "/properties/quantity", "maximum 50 -> 99", false), 1);
+    CHECK_INT(count(&back, "event", oc, "/properties/currency", "now optional", false), 1);
+    CHECK_INT(count(&back, "event", oc, "/properties/note", "maxLength 200 -> 100", true), 1);
+    CHECK_INT(count(&back, "call", "identify", "/traits/email", "format added", true), 1);
+    CHECK_INT(count(&back, "event", "Promotion Shown", "", "unplanned (accepted", false), 1);
+    plandiff_free(&back);
+    plan_release(o);
+    plan_release(n);
+}
+
+#define HEAD                                                                                       \
+    "sluice: 1\nplan: open\nversion: \"1\"\npolicy: {additional_properties: allow}\nevents:\n"
+
+static void open_objects(void)
+{
+    plan *o = load_mem(HEAD "  E:\n    properties:\n"
+                            "      a: {type: string}\n"
+                            "      n: {type: integer}\n"
+                            "      w: {type: number}\n"
+                            "      e: {type: string}\n");
+    plan *n = load_mem(HEAD "  E:\n    properties:\n"
+                            "      n: {type: number}\n"
+                            "      w: {type: integer}\n"
+                            "      e: {type: string, enum: [x, y]}\n"
+                            "      b: {type: string}\n");
+    CHECK(o && n);
+    if (!o || !n) return;
+    plandiff d = {0};
+    CHECK_INT(plandiff_run(o, n, &d), 0);
+    CHECK_INT(count(&d, "event", "E", "/properties/a", "still accepted", false), 1);
+    CHECK_INT(count(&d, "event", "E", "/properties/b", "must now match", true), 1);
+    CHECK_INT(count(&d, "event", "E", "/properties/n", "\"integer\" -> \"number\"", false), 1);
+    CHECK_INT(count(&d, "event", "E", "/properties/w", "\"number\" -> \"integer\"", true), 1);
+    CHECK_INT(count(&d, "event", "E", "/properties/e", "enum added", true), 1);
+    CHECK_INT(d.n, 5);
+    plandiff_free(&d);
+    plan_release(o);
+    plan_release(n);
+}
+
+int main(void)
+{
+    fixtures();
+    open_objects();
+    return check_done();
+}
