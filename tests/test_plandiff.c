@@ -70,11 +70,12 @@ static void fixtures(void)
     CHECK_INT(count(&d, "event", oc, "/properties/items/*/price", "type", true), 1);
     CHECK_INT(count(&d, "event", oc, "/properties/gift_wrap", "added (optional)", false), 1);
     CHECK_INT(count(&d, "event", "Signed Up", "/properties/method", "type", false), 1);
+    CHECK_INT(count(&d, "event", "Signed Up", "", "deprecated: use Account Created", false), 1);
     CHECK_INT(count(&d, "event", "Promotion Shown", "", "added", true), 1);
     CHECK_INT(count(&d, "event", "Cart Shared", "", "now unplanned and rejected", true), 1);
     CHECK_INT(count(&d, "call", "identify", "/traits/email", "format removed", false), 1);
     /* total moved from {$ref: Money} to the same schema inline: no change */
-    CHECK_INT(d.n, 13);
+    CHECK_INT(d.n, 14);
     CHECK_INT(d.nbreaking, 9);
     plandiff_free(&d);
 
@@ -92,6 +93,7 @@ static void fixtures(void)
     CHECK_INT(count(&back, "event", oc, "/properties/note", "maxLength 200 -> 100", true), 1);
     CHECK_INT(count(&back, "call", "identify", "/traits/email", "format added", true), 1);
     CHECK_INT(count(&back, "event", "Promotion Shown", "", "unplanned (accepted", false), 1);
+    CHECK_INT(count(&back, "event", "Signed Up", "", "no longer deprecated", false), 1);
     plandiff_free(&back);
     plan_release(o);
     plan_release(n);

@@ -1044,6 +1044,12 @@ const char *plan_event_name(const plan *p, size_t i)
     return i < p->nevents ? p->events[i].name : NULL;
 }
 
+const char *plan_event_deprecated(const plan *p, const char *name)
+{
+    const plan_event *pe = find_event(p, name);
+    return pe ? pe->deprecated : NULL;
+}
+
 /* ---- checking
  * ------------------------------------------------------------------------------------ */
 

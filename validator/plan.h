@@ -46,6 +46,9 @@ const char *plan_get_version(const plan *p);
 /* Planned track events, in plan order (for coverage reports). */
 size_t plan_event_count(const plan *p);
 const char *plan_event_name(const plan *p, size_t i);
+/* The `deprecated` text of planned event `name` ("" when deprecated without a reason), or NULL
+ * when the event is not deprecated or not planned. Borrowed: lives as long as the plan. */
+const char *plan_event_deprecated(const plan *p, const char *name);
 
 plan_ctx *plan_ctx_new(void);
 void plan_ctx_free(plan_ctx *c);

@@ -414,7 +414,7 @@ static void diff_schema(ctx *c, const cJSON *o, const cJSON *n, const char *path
 }
 
 static void diff_section(ctx *c, const cJSON *o, const cJSON *n, const char *scope, bool reject_old,
-                         bool reject_new)
+                         bool reject_new, const plan *po, const plan *pn)
 {
     c->scope = scope;
     bool event = !strcmp(scope, "event");
@@ -427,6 +427,14 @@ static void diff_section(ctx *c, const cJSON *o, const cJSON *n, const char *sco
             else
                 add(c, "", false, "added");
             continue;
+        }
+        if (event) { /* deprecation is a warning for senders: never breaking */
+            const char *dold = plan_event_deprecated(po, k->string);
+            const char *dnew = plan_event_deprecated(pn, k->string);
+            if (dnew && !dold)
+                add(c, "", false, "deprecated%s%.200s", dnew[0] ? ": " : "", dnew);
+            else if (dold && !dnew)
+                add(c, "", false, "no longer deprecated");
         }
         c->odefs = get(ko, "$defs");
         c->ndefs = get(k, "$defs");
@@ -457,9 +465,12 @@ int plandiff_run(const plan *old_plan, const plan *new_plan, plandiff *d)
         if (reject_old != reject_new)
             add(&c, "", reject_new, "unplanned events: %s -> %s", reject_old ? "reject" : "allow",
                 reject_new ? "reject" : "allow");
-        diff_section(&c, get(o, "events"), get(n, "events"), "event", reject_old, reject_new);
-        diff_section(&c, get(o, "calls"), get(n, "calls"), "call", reject_old, reject_new);
-        diff_section(&c, get(o, "pages"), get(n, "pages"), "page", reject_old, reject_new);
+        diff_section(&c, get(o, "events"), get(n, "events"), "event", reject_old, reject_new,
+                     old_plan, new_plan);
+        diff_section(&c, get(o, "calls"), get(n, "calls"), "call", reject_old, reject_new, old_plan,
+                     new_plan);
+        diff_section(&c, get(o, "pages"), get(n, "pages"), "page", reject_old, reject_new, old_plan,
+                     new_plan);
     }
     cJSON_Delete(o);
     cJSON_Delete(n);

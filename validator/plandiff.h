@@ -7,7 +7,8 @@
  * one: an event removed while unplanned events are rejected, a property removed from a closed
  * object, a property that became required, a narrower type, enum values removed, a tighter
  * bound, a new or changed pattern, format or const, an object that became closed. Changes it
- * does not analyse (allOf, anyOf, if/then/else, ...) count as breaking, to be reviewed.
+ * does not analyse (allOf, anyOf, if/then/else, ...) count as breaking, to be reviewed. A newly
+ * deprecated event is listed, never breaking (senders get a Deprecated-Event warning).
  * Paths are JSON Pointers into the event ("/properties/total", "/context/campaign/source");
  * the segment for "every item of an array" is a star. */
 #ifndef SL_PLANDIFF_H
