@@ -64,7 +64,7 @@ def viewed(valid, i):
 
 def silence(t, binary, rport, hport, tmp):
     """5. A planned event that stops (a tag gone silent after a release): exactly one silence
-    alert, and none while it flows. Real time: 10 s buckets, a 20 s window (the current partial
+    alert, 7 to 32 s after it stopped, and none while it flows. Real time: 10 s buckets, a 20 s window (the current partial
     bucket and the one before, so a bucket boundary never looks silent) against a 40 s baseline;
     the rule needs one window of observed baseline first. About a minute."""
     rules = os.path.join(tmp, "silence.yaml")
@@ -95,7 +95,11 @@ def silence(t, binary, rport, hport, tmp):
              f"exactly one alert: silence of Product Viewed ({took:.1f} s after it stopped)")
         if got:  # the stop falls anywhere in a bucket: a few events may remain in the window
             t.ok(got[0].get("value", 100) < 10, f"window volume under 10% ({got[0].get('value')})")
-            t.ok(9 <= took <= 32, f"fired once the window had (almost) emptied ({took:.1f} s)")
+            # Earliest: the stop came just after a bucket boundary, so once that bucket is the
+            # older of the window's two, under 10% of a window (2 s of traffic) is left in it:
+            # 10 s - 2 s = 8 s after the stop, less the 200 ms evaluation interval and jitter
+            # (seen: 8.7 s). Latest: both buckets empty, 20 s, plus evaluation and delivery.
+            t.ok(7 <= took <= 32, f"fired once the window had (almost) emptied ({took:.1f} s)")
     finally:
         t.eq(s.stop(), 0, "silence collector exits 0")
 
