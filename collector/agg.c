@@ -131,19 +131,11 @@ char *agg_group_id(char dst[17], const char *event, const char *kind, const char
     return dst;
 }
 
-/* Appends s[0..n) as a JSON string literal. */
-static void sb_jstr(sl_buf *b, const char *s, size_t n)
-{
-    sl_buf_putc(b, '"');
-    sl_buf_json(b, s, n);
-    sl_buf_putc(b, '"');
-}
-
 static void sb_jfield(sl_buf *b, const char *name, const char *val)
 {
     sl_buf_printf(b, ",\"%s\":", name);
     if (val)
-        sb_jstr(b, val, strlen(val));
+        sl_buf_json_str(b, val, strlen(val));
     else
         sl_buf_puts(b, "null");
 }
@@ -158,7 +150,7 @@ static void sb_payload(sl_buf *b, const char *name, const char *json, size_t len
     } else if (len <= max) {
         sl_buf_put(b, json, len);
     } else {
-        sb_jstr(b, json, utf8_cut(json, len, max));
+        sl_buf_json_str(b, json, utf8_cut(json, len, max));
         sl_buf_puts(b, ",\"truncated\":true");
     }
 }
@@ -419,7 +411,7 @@ static void flush_row(agg *a, row *r)
     CMD("EXPIREAT", key, expire_at);
     sl_buf meta = {0};
     sl_buf_puts(&meta, "{\"event\":");
-    sb_jstr(&meta, r->event, strlen(r->event));
+    sl_buf_json_str(&meta, r->event, strlen(r->event));
     sb_jfield(&meta, "kind", kind);
     sb_jfield(&meta, "path", r->path);
     sl_buf_puts(&meta, "}");

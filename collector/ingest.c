@@ -1136,9 +1136,8 @@ static void emit_merged(ingest *ig, slice item, slice shared, const char *ip, bu
     }
     if (is_ctx && ip && !ip_seen) {
         put_sep(o, &count);
-        sl_buf_puts(o, "\"ip\":\"");
-        sl_buf_json(o, ip, strlen(ip));
-        sl_buf_putc(o, '"');
+        sl_buf_puts(o, "\"ip\":");
+        sl_buf_json_str(o, ip, strlen(ip));
     }
     if (is_ctx) {
         bt->ctx_close = o->n;
@@ -1319,15 +1318,13 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
         sl_buf_printf(r, "{\"index\":%ld", index < 0 ? 0 : index);
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev, "type");
         if (cJSON_IsString(t)) {
-            sl_buf_puts(r, ",\"type\":\"");
-            sl_buf_json(r, t->valuestring, strlen(t->valuestring));
-            sl_buf_putc(r, '"');
+            sl_buf_puts(r, ",\"type\":");
+            sl_buf_json_str(r, t->valuestring, strlen(t->valuestring));
         }
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(ev, "event");
         if (cJSON_IsString(e)) {
-            sl_buf_puts(r, ",\"event\":\"");
-            sl_buf_json(r, e->valuestring, strlen(e->valuestring));
-            sl_buf_putc(r, '"');
+            sl_buf_puts(r, ",\"event\":");
+            sl_buf_json_str(r, e->valuestring, strlen(e->valuestring));
         }
         sl_buf_printf(r, ",\"valid\":%s,\"violations\":", nerr ? "false" : "true");
         sl_buf_put(r, ig->out.p + vio_off, vio_len);

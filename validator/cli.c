@@ -37,9 +37,7 @@ static void exit_if_oom(const sl_buf *b)
 /* JSON string literal (with quotes). */
 static void sb_json_str(sl_buf *b, const char *s)
 {
-    SB_LIT(b, "\"");
-    sl_buf_json(b, s, strlen(s));
-    SB_LIT(b, "\"");
+    sl_buf_json_str(b, s, strlen(s));
 }
 
 /* XML-escaped text. */

@@ -92,13 +92,17 @@ char *sl_json_escape(char *w, const char *s, size_t n)
     return w;
 }
 
-void sl_buf_json(sl_buf *b, const char *s, size_t n)
+void sl_buf_json_str(sl_buf *b, const char *s, size_t n)
 {
-    if (n > (SIZE_MAX - 1) / 6 || !sl_buf_reserve(b, 6 * n)) {
+    if (n > (SIZE_MAX - 3) / 6 || !sl_buf_reserve(b, 6 * n + 2)) {
         b->oom = true;
         return;
     }
-    b->n = (size_t)(sl_json_escape(b->p + b->n, s, n) - b->p);
+    char *w = b->p + b->n;
+    *w++ = '"';
+    w = sl_json_escape(w, s, n);
+    *w++ = '"';
+    b->n = (size_t)(w - b->p);
     b->p[b->n] = 0;
 }
 

@@ -56,12 +56,13 @@ static inline void sl_buf_puts(sl_buf *b, const char *s)
 
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* JSON string contents, the one form everything Sluice writes uses (cJSON's and JSON.stringify's):
+/* JSON strings, in the one form everything Sluice writes uses (cJSON's and JSON.stringify's):
  * \" \\ \b \f \n \r \t, \u00xx for the other control characters, every other byte as it is.
  * sl_json_escape writes the escaped s[0, n) at w, which has room for 6 * n bytes, and returns the
- * new end (no terminator); sl_buf_json appends it to b. Neither adds quotes. */
+ * new end (no quotes, no terminator); sl_buf_json_str appends s[0, n) to b as a quoted JSON
+ * string. */
 char *sl_json_escape(char *w, const char *s, size_t n);
-void sl_buf_json(sl_buf *b, const char *s, size_t n);
+void sl_buf_json_str(sl_buf *b, const char *s, size_t n);
 void sl_buf_free(sl_buf *b);
 
 /* Copies the n strings src[i] (NULL ones stay NULL) into one malloc'd block and points *dst[i]
