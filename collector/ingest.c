@@ -1403,15 +1403,8 @@ static void error_pointer(const jscan *j, char *dst, size_t cap)
         } else if (pe->k) {
             char key[72];
             copy_cut(key, pe->k, pe->kn, 64);
-            seg[sl++] = '/';
-            for (const char *k = key; *k; k++) {
-                if (*k == '~' || *k == '/') {
-                    seg[sl++] = '~';
-                    seg[sl++] = *k == '~' ? '0' : '1';
-                } else {
-                    seg[sl++] = *k;
-                }
-            }
+            seg[0] = '/'; /* key: at most 64 bytes and "...", so 2 * 67 + 1 < sizeof seg */
+            sl = (size_t)(sl_ptr_escape(seg + 1, key, strlen(key)) - seg);
         } else {
             break;
         }

@@ -180,6 +180,13 @@ int main(void)
     CHECK_INT(run(ig, p, INGEST_TRACK, "{} {}", false, &r), 0);
     CHECK_INT(r.status, 400);
 
+    /* A syntax error's JSON Pointer escapes '/' and '~' in keys (RFC 6901). */
+    CHECK_INT(run(ig, p, INGEST_TRACK, "{\"userId\":\"u\",\"properties\":{\"a/b~c\":{\"x\":tru}}}",
+                  false, &r),
+              0);
+    CHECK_INT(r.status, 400);
+    CHECK(strstr(r.error, ", in /properties/a~1b~0c/x:") != NULL);
+
     /* Duplicate keys are refused, in small objects (compared in place) and in objects past 24
      * keys (the hash table path), with and without escapes ("\u0061" is "a"). */
     {

@@ -113,7 +113,8 @@ static void open_objects(void)
                             "      n: {type: number}\n"
                             "      w: {type: integer}\n"
                             "      e: {type: string, enum: [x, y]}\n"
-                            "      b: {type: string}\n");
+                            "      b: {type: string}\n"
+                            "      \"s/t~u\": {type: string}\n");
     CHECK(o && n);
     if (!o || !n) return;
     plandiff d = {0};
@@ -123,7 +124,8 @@ static void open_objects(void)
     CHECK_INT(count(&d, "event", "E", "/properties/n", "\"integer\" -> \"number\"", false), 1);
     CHECK_INT(count(&d, "event", "E", "/properties/w", "\"number\" -> \"integer\"", true), 1);
     CHECK_INT(count(&d, "event", "E", "/properties/e", "enum added", true), 1);
-    CHECK_INT(d.n, 5);
+    CHECK_INT(count(&d, "event", "E", "/properties/s~1t~0u", "added", true), 1); /* RFC 6901 */
+    CHECK_INT(d.n, 6);
     plandiff_free(&d);
     plan_release(o);
     plan_release(n);

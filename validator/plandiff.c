@@ -137,19 +137,14 @@ static bool has_string(const cJSON *arr, const char *s)
     return false;
 }
 
-/* path + "/" + k as a JSON Pointer segment. */
+/* path + "/" + k as a JSON Pointer, cut to fit dst. */
 static void child_path(char *dst, size_t cap, const char *path, const char *k)
 {
-    size_t n = (size_t)snprintf(dst, cap, "%s/", path);
-    for (; *k && n + 3 < cap; k++) {
-        if (*k == '~' || *k == '/') {
-            dst[n++] = '~';
-            dst[n++] = *k == '~' ? '0' : '1';
-        } else {
-            dst[n++] = *k;
-        }
-    }
-    dst[n < cap ? n : cap - 1] = '\0';
+    sl_buf b = {0};
+    sl_buf_puts(&b, path);
+    sl_buf_ptr_seg(&b, k);
+    snprintf(dst, cap, "%s", b.oom ? path : b.p);
+    sl_buf_free(&b);
 }
 
 static void diff_schema(ctx *c, const cJSON *o, const cJSON *n, const char *path, int depth);

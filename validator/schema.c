@@ -988,19 +988,6 @@ static void emit(opbuf *ob, int code, int32_t a, int32_t b, int32_t c, double n)
     if (ob->n < MAX_SCHEMA_OPS) ob->v[ob->n++] = (sop){(uint8_t)code, a, b, c, n};
 }
 
-static void sb_ptr_seg(sl_buf *s, const char *seg)
-{
-    sl_buf_put(s, "/", 1);
-    for (const char *q = seg; *q; q++) {
-        if (*q == '~')
-            sl_buf_put(s, "~0", 2);
-        else if (*q == '/')
-            sl_buf_put(s, "~1", 2);
-        else
-            sl_buf_put(s, q, 1);
-    }
-}
-
 static int compile(schema_builder *b, const cJSON *node, int32_t base, const char *loc,
                    int32_t *out);
 
@@ -1011,8 +998,8 @@ static int compile_child(schema_builder *b, const cJSON *node, int32_t base, con
     int32_t nb = pmap_get(&b->node_base, node);
     sl_buf s = {0};
     sl_buf_puts(&s, loc);
-    sb_ptr_seg(&s, seg1);
-    if (seg2) sb_ptr_seg(&s, seg2);
+    sl_buf_ptr_seg(&s, seg1);
+    if (seg2) sl_buf_ptr_seg(&s, seg2);
     if (s.oom) return SL_ENOMEM;
     int rc = compile(b, node, nb >= 0 ? nb : base, s.p, out);
     sl_buf_free(&s);
@@ -2182,12 +2169,8 @@ static void tb_ptr_seg(tbuf *t, const char *k)
 {
     tb_putn(t, "/", 1);
     for (; *k; k++) {
-        if (*k == '~')
-            tb_putn(t, "~0", 2);
-        else if (*k == '/')
-            tb_putn(t, "~1", 2);
-        else
-            tb_putn(t, k, 1);
+        char e[2];
+        tb_putn(t, e, (size_t)(sl_ptr_escape(e, k, 1) - e));
     }
 }
 

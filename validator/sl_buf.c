@@ -106,6 +106,32 @@ void sl_buf_json_str(sl_buf *b, const char *s, size_t n)
     b->p[b->n] = 0;
 }
 
+char *sl_ptr_escape(char *w, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '~' || s[i] == '/') {
+            *w++ = '~';
+            *w++ = s[i] == '~' ? '0' : '1';
+        } else {
+            *w++ = s[i];
+        }
+    }
+    return w;
+}
+
+void sl_buf_ptr_seg(sl_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > (SIZE_MAX - 2) / 2 || !sl_buf_reserve(b, 2 * n + 1)) {
+        b->oom = true;
+        return;
+    }
+    char *w = b->p + b->n;
+    *w++ = '/';
+    b->n = (size_t)(sl_ptr_escape(w, s, n) - b->p);
+    b->p[b->n] = 0;
+}
+
 void sl_buf_free(sl_buf *b)
 {
     free(b->p);

@@ -63,6 +63,12 @@ void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf
  * string. */
 char *sl_json_escape(char *w, const char *s, size_t n);
 void sl_buf_json_str(sl_buf *b, const char *s, size_t n);
+
+/* JSON Pointer reference tokens (RFC 6901): '~' as "~0", '/' as "~1", every other byte as it is.
+ * sl_ptr_escape writes the escaped s[0, n) at w, which has room for 2 * n bytes, and returns the
+ * new end (no terminator); sl_buf_ptr_seg appends "/" and the escaped NUL-terminated s to b. */
+char *sl_ptr_escape(char *w, const char *s, size_t n);
+void sl_buf_ptr_seg(sl_buf *b, const char *s);
 void sl_buf_free(sl_buf *b);
 
 /* Copies the n strings src[i] (NULL ones stay NULL) into one malloc'd block and points *dst[i]
