@@ -92,12 +92,12 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name)
     return argv[++*i];
 }
 
-static plan *load_plan(const char *path, bool lint)
+plan *cli_load_plan(const char *path)
 {
     sl_diags d;
     sl_diags_init(&d, path);
     plan *p = NULL;
-    int rc = plan_load_file(path, lint, &p, &d);
+    int rc = plan_load_file(path, false, &p, &d);
     sl_diags_print(&d, stderr);
     if (rc) fprintf(stderr, "sluice: %s: %s\n", path, sl_strerror(rc));
     sl_diags_cleanup(&d);
@@ -423,7 +423,7 @@ int cli_check(int argc, char **argv)
         free(files);
         return 2;
     }
-    plan *p = load_plan(plan_path, false);
+    plan *p = cli_load_plan(plan_path);
     if (!p) {
         free(files);
         return 2;
@@ -568,7 +568,7 @@ int cli_compile(int argc, char **argv)
                 emit);
         return 2;
     }
-    plan *p = load_plan(path, false);
+    plan *p = cli_load_plan(path);
     if (!p) return 2;
     if (dump) plan_dump(p, stdout);
     if (emit) {

@@ -4,10 +4,16 @@
 #ifndef SL_CLI_H
 #define SL_CLI_H
 
+#include "plan.h"
+
 int cli_check(int argc, char **argv);
 int cli_lint(int argc, char **argv);
 int cli_diff(int argc, char **argv);
 int cli_compile(int argc, char **argv);
 int cli_schema_test(int argc, char **argv);
+
+/* Loads a plan for a subcommand: diagnostics (and the reason it failed) printed to stderr as
+ * "file:line:col: ..."; NULL when it has errors. */
+plan *cli_load_plan(const char *path);
 
 #endif

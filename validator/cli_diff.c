@@ -16,18 +16,6 @@
 
 static const char usage[] = "usage: sluice diff [--format text|json] OLD_PLAN NEW_PLAN\n";
 
-static plan *load(const char *path)
-{
-    sl_diags d;
-    sl_diags_init(&d, path);
-    plan *p = NULL;
-    int rc = plan_load_file(path, false, &p, &d);
-    sl_diags_print(&d, stderr);
-    if (rc) fprintf(stderr, "sluice diff: %s: %s\n", path, sl_strerror(rc));
-    sl_diags_cleanup(&d);
-    return p;
-}
-
 static void print_text(const plan *o, const plan *n, const plandiff *d)
 {
     printf("%s %s -> %s %s: %zu change%s, %zu breaking\n", plan_get_name(o), plan_get_version(o),
@@ -110,8 +98,8 @@ int cli_diff(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    plan *o = load(paths[0]);
-    plan *n = o ? load(paths[1]) : NULL;
+    plan *o = cli_load_plan(paths[0]);
+    plan *n = o ? cli_load_plan(paths[1]) : NULL;
     if (!o || !n) {
         plan_release(o);
         return 2;

@@ -160,6 +160,17 @@ static void diff_type(ctx *c, const cJSON *o, const cJSON *n, const char *path)
     add(c, path, (to & ~allowed) != 0, "type %s -> %s", a, b);
 }
 
+/* Appends to out, comma-separated, the values of array `from` that array `in` does not have. */
+static void list_missing(sl_buf *out, const cJSON *from, const cJSON *in)
+{
+    for (const cJSON *e = from->child; e; e = e->next) {
+        if (in_array(in, e)) continue;
+        char *s = cJSON_PrintUnformatted(e);
+        sl_buf_printf(out, "%s%s", out->n ? ", " : "", s ? s : "?");
+        free(s);
+    }
+}
+
 static void diff_values(ctx *c, const cJSON *o, const cJSON *n, const char *path)
 {
     char a[160], b[160];
@@ -170,18 +181,8 @@ static void diff_values(ctx *c, const cJSON *o, const cJSON *n, const char *path
         add(c, path, false, "enum removed (was %s)", text(a, sizeof a, eo));
     } else if (eo && en && !cJSON_Compare(eo, en, true)) {
         sl_buf gone = {0}, added = {0};
-        for (const cJSON *e = eo->child; e; e = e->next)
-            if (!in_array(en, e)) {
-                char *s = cJSON_PrintUnformatted(e);
-                sl_buf_printf(&gone, "%s%s", gone.n ? ", " : "", s ? s : "?");
-                free(s);
-            }
-        for (const cJSON *e = en->child; e; e = e->next)
-            if (!in_array(eo, e)) {
-                char *s = cJSON_PrintUnformatted(e);
-                sl_buf_printf(&added, "%s%s", added.n ? ", " : "", s ? s : "?");
-                free(s);
-            }
+        list_missing(&gone, eo, en);
+        list_missing(&added, en, eo);
         if (gone.n)
             add(c, path, true, "enum no longer allows %.200s%s%.80s", gone.p,
                 added.n ? "; now also allows " : "", added.n ? added.p : "");
@@ -213,17 +214,15 @@ static void diff_bounds(ctx *c, const cJSON *o, const cJSON *n, const char *path
             if (!cJSON_IsNumber(b)) b = NULL;
             if (!a && !b) continue;
             if (a && b && a->valuedouble == b->valuedouble) continue;
-            bool tighter =
-                !a ||
-                (b && (side ? b->valuedouble < a->valuedouble : b->valuedouble > a->valuedouble));
             char x[40], y[40];
             if (!a)
                 add(c, path, true, "%s added: %s", kw[i], text(y, sizeof y, b));
             else if (!b)
                 add(c, path, false, "%s removed (was %s)", kw[i], text(x, sizeof x, a));
-            else
-                add(c, path, tighter, "%s %s -> %s", kw[i], text(x, sizeof x, a),
-                    text(y, sizeof y, b));
+            else /* moved inward: breaking */
+                add(c, path,
+                    side ? b->valuedouble < a->valuedouble : b->valuedouble > a->valuedouble,
+                    "%s %s -> %s", kw[i], text(x, sizeof x, a), text(y, sizeof y, b));
         }
     }
 }
