@@ -50,6 +50,7 @@ typedef struct {
 } row;
 
 struct agg {
+    char where[160]; /* "host:port" or the socket path, for messages */
     uv_loop_t *loop;
     agg_config cfg;
     char *strings; /* owned copies of cfg strings */
@@ -253,7 +254,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     agg *a = ac->data;
     if (!a || status == REDIS_OK) return;
-    set_error(a, "connect to %s:%d: %s", a->cfg.host, a->cfg.port, ac->errstr);
+    set_error(a, "connect to %s: %s", a->where, ac->errstr);
     ac->data = NULL; /* hiredis frees the context after this callback */
     a->ac = NULL;
     schedule_reconnect(a);
@@ -264,7 +265,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     agg *a = ac->data;
     if (!a) return;
-    set_error(a, "connection to %s:%d lost: %s", a->cfg.host, a->cfg.port,
+    set_error(a, "connection to %s lost: %s", a->where,
               ac->errstr[0] ? ac->errstr : "closed");
     ac->data = NULL;
     a->ac = NULL;
@@ -293,7 +294,7 @@ static void on_socket_error(redisAsyncContext *ac, int status)
 {
     agg *a = ac->data;
     if (!a) return;
-    set_error(a, "connection to %s:%d: %s", a->cfg.host, a->cfg.port, uv_strerror(status));
+    set_error(a, "connection to %s: %s", a->where, uv_strerror(status));
     drop_connection(a);
 }
 
@@ -313,7 +314,7 @@ static void start_connect(agg *a)
     int n = redisuv_handshake(ac, on_handshake, a->cfg.username, a->cfg.password, a->cfg.db, true);
     a->handshake_pending = n > 0 ? n : 0;
     if (n <= 0) {
-        set_error(a, "connect to %s:%d: cannot queue the handshake", a->cfg.host, a->cfg.port);
+        set_error(a, "connect to %s: cannot queue the handshake", a->where);
         drop_connection(a);
     }
 }
@@ -490,12 +491,12 @@ static void on_tick(uv_timer_t *t)
     }
     if (a->ac && a->inflight > 0 && now - a->last_progress_ms >= a->cfg.timeout_ms) {
         a->st.timeouts++;
-        set_error(a, "no reply from %s:%d within %u ms", a->cfg.host, a->cfg.port,
+        set_error(a, "no reply from %s within %u ms", a->where,
                   a->cfg.timeout_ms);
         drop_connection(a);
     }
     if (a->ac && !a->ready && now >= a->handshake_deadline_ms) {
-        set_error(a, "connect to %s:%d: no answer within %u ms", a->cfg.host, a->cfg.port,
+        set_error(a, "connect to %s: no answer within %u ms", a->where,
                   a->cfg.timeout_ms);
         drop_connection(a);
     }
@@ -536,6 +537,7 @@ int agg_new(uv_loop_t *loop, const agg_config *cfgp, agg **out)
     while (isize < cfg.max_groups * 2)
         isize *= 2;
     a->strings = sl_strs_copy(sizeof strs / sizeof strs[0], strs, dst);
+    redisuv_where(cfg.host, cfg.port, a->where, sizeof a->where);
     a->rows = malloc(cfg.max_groups * sizeof *a->rows);
     a->index = calloc(isize, sizeof *a->index);
     if (!a->strings || !a->rows || !a->index) {

@@ -11,6 +11,7 @@
 
 #include "agg.h"
 #include "alert.h"
+#include "redisuv.h"
 #include "ui.h"
 
 struct observe {
@@ -259,7 +260,7 @@ static redisContext *connect_blocking(const sink_config *r)
 {
     struct timeval tv = {2, 0};
     redisContext *c =
-        redisConnectWithTimeout(r->host ? r->host : "127.0.0.1", r->port ? r->port : 6379, tv);
+        redisuv_connect_blocking(r->host ? r->host : "127.0.0.1", r->port ? r->port : 6379, tv);
     if (!c || c->err) {
         redisFree(c);
         return NULL;

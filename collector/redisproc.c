@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -179,7 +180,8 @@ static bool reaped(pid_t pid)
 }
 
 /* Forks and execs redis-server on `port`. Returns the pid, or -errno of a failed exec/fork. */
-static pid_t spawn(const char *bin, const char *logpath, const char *data_dir, int port)
+static pid_t spawn(const char *bin, const char *logpath, const char *data_dir, int port,
+                   const char *sock)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
@@ -202,6 +204,10 @@ static pid_t spawn(const char *bin, const char *logpath, const char *data_dir, i
                     "",
                     "--protected-mode",
                     "yes",
+                    sock[0] ? "--unixsocket" : NULL,
+                    (char *)sock,
+                    "--unixsocketperm",
+                    "700",
                     NULL};
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0) return -errno;
@@ -272,6 +278,12 @@ int redisproc_start(redisproc *rp, const char *redis_bin, const char *data_dir, 
         snprintf(errbuf, errlen, "cannot create data directory %s: %s", data_dir, strerror(errno));
         return SL_EIO;
     }
+    /* The socket path must be absolute (redis-server changes into --dir first) and fit sun_path;
+     * when it does not, the collector uses TCP only. */
+    char abs[PATH_MAX];
+    if (realpath(data_dir, abs) &&
+        (size_t)snprintf(rp->sock, sizeof rp->sock, "%s/redis.sock", abs) >= sizeof rp->sock)
+        rp->sock[0] = '\0';
     bool pick = port == 0;
     for (int attempt = 0; attempt < (pick ? REDISPROC_PORT_TRIES : 1); attempt++) {
         if (pick && (port = free_port()) <= 0) {
@@ -281,7 +293,7 @@ int redisproc_start(redisproc *rp, const char *redis_bin, const char *data_dir, 
         char logpath[600];
         snprintf(logpath, sizeof logpath, "%s/redis.log", data_dir);
         long log_from = file_size(logpath);
-        pid_t pid = spawn(bin, logpath, data_dir, port);
+        pid_t pid = spawn(bin, logpath, data_dir, port, rp->sock);
         if (pid < 0) {
             int e = (int)-pid;
             if (e == ENOENT) {

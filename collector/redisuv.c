@@ -202,24 +202,41 @@ int redisuv_set_linger(redisAsyncContext *ac, unsigned linger_us, size_t linger_
 #endif
 }
 
+const char *redisuv_where(const char *host, int port, char *buf, size_t cap)
+{
+    if (host[0] == '/')
+        snprintf(buf, cap, "%s", host);
+    else
+        snprintf(buf, cap, "%s:%d", host, port);
+    return buf;
+}
+
+redisContext *redisuv_connect_blocking(const char *host, int port, struct timeval tv)
+{
+    return host[0] == '/' ? redisConnectUnixWithTimeout(host, tv)
+                          : redisConnectWithTimeout(host, port, tv);
+}
+
 redisAsyncContext *redisuv_connect(uv_loop_t *loop, const char *host, int port, void *data,
                                    redisConnectCallback *on_connect,
                                    redisDisconnectCallback *on_disconnect,
                                    redisuv_error_fn on_error, char *err, size_t errlen)
 {
-    redisAsyncContext *ac = redisAsyncConnect(host, port);
+    bool unix_sock = host[0] == '/';
+    redisAsyncContext *ac = unix_sock ? redisAsyncConnectUnix(host) : redisAsyncConnect(host, port);
+    char where[160];
+    redisuv_where(host, port, where, sizeof where);
     if (!ac || ac->err) {
-        snprintf(err, errlen, "connect to %s:%d: %s", host, port,
-                 ac ? ac->errstr : "out of memory");
+        snprintf(err, errlen, "connect to %s: %s", where, ac ? ac->errstr : "out of memory");
         if (ac) redisAsyncFree(ac);
         return NULL;
     }
     if (redisuv_attach(ac, loop, on_error) != 0) {
-        snprintf(err, errlen, "connect to %s:%d: cannot watch the socket", host, port);
+        snprintf(err, errlen, "connect to %s: cannot watch the socket", where);
         redisAsyncFree(ac);
         return NULL;
     }
-    redisEnableKeepAlive(&ac->c); /* best effort: a dead peer is found even when idle */
+    if (!unix_sock) redisEnableKeepAlive(&ac->c); /* best effort: a dead peer is found when idle */
     ac->data = data;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);

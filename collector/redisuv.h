@@ -15,7 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/time.h>
+
 #include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 #include <uv.h>
 
 /* Called when the socket failed and hiredis did not free the context; status is a libuv code. */
@@ -32,9 +35,20 @@ int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop, redisuv_error_fn on_e
  * SL_EUSAGE (ac not attached with redisuv_attach) or SL_EIO (no timerfd). */
 int redisuv_set_linger(redisAsyncContext *ac, unsigned linger_us, size_t linger_bytes);
 
-/* Starts a non-blocking connect to host:port on loop, attached as above (on_error may be NULL),
- * with TCP keep-alive, ac->data = data and the two callbacks set. Returns the context (hiredis
- * owns it as usual), or NULL with the reason in err ("connect to HOST:PORT: ..."). */
+/* A Redis address is host:port, or a Unix socket when host starts with '/' (port unused): a Redis
+ * on the same machine answers over a Unix socket for about a fifth less CPU per command than over
+ * loopback TCP, on both sides. redisuv_where writes "host:port" or the socket path into buf (at
+ * least 64 bytes; longer paths are cut) and returns buf, for messages. */
+const char *redisuv_where(const char *host, int port, char *buf, size_t cap);
+
+/* A blocking connect to host:port or the socket at host, with tv as the connect timeout (not as
+ * the command timeout: set that with redisSetTimeout). Returns what hiredis returns (check ->err). */
+redisContext *redisuv_connect_blocking(const char *host, int port, struct timeval tv);
+
+/* Starts a non-blocking connect to host:port (TCP, with keep-alive) or to the socket at host, on
+ * loop, attached as above (on_error may be NULL), ac->data = data and the two callbacks set.
+ * Returns the context (hiredis owns it as usual), or NULL with the reason in err ("connect to
+ * WHERE: ..."). */
 redisAsyncContext *redisuv_connect(uv_loop_t *loop, const char *host, int port, void *data,
                                    redisConnectCallback *on_connect,
                                    redisDisconnectCallback *on_disconnect,

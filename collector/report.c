@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agg.h"
+#include "redisuv.h"
 #include "sink.h"
 #include "sl_err.h"
 
@@ -103,13 +104,16 @@ int report_connect(const char *url, unsigned timeout_ms, redisContext **out, cha
     char *store = NULL;
     int rc = sink_parse_url(url, &cfg, &store);
     if (rc) {
-        snprintf(err, errlen, "bad Redis URL (expected redis://[[user]:pass@]host[:port][/db])");
+        snprintf(err, errlen,
+                 "bad Redis URL (expected redis://[[user]:pass@]host[:port][/db] or "
+                 "unix://[[user]:pass@]/path/to/redis.sock[?db=N])");
         return rc;
     }
     struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(cfg.host, cfg.port, tv);
+    redisContext *c = redisuv_connect_blocking(cfg.host, cfg.port, tv);
     if (!c || c->err) {
-        snprintf(err, errlen, "connect to %s:%d: %s", cfg.host, cfg.port,
+        char where[160];
+        snprintf(err, errlen, "connect to %s: %s", redisuv_where(cfg.host, cfg.port, where, sizeof where),
                  c ? c->errstr : "out of memory");
         goto fail;
     }

@@ -37,6 +37,7 @@
 #include "observe.h"
 #include "ratelimit.h"
 #include "redisproc.h"
+#include "redisuv.h"
 #include "sink.h"
 #include "sse.h"
 
@@ -1175,7 +1176,8 @@ int serve_main(int argc, char **argv)
 
     if (s->cfg.redis_url) {
         if (sink_parse_url(s->cfg.redis_url, &s->scfg, &s->scfg_store)) {
-            slog("error", "--redis: expected redis://[user:pass@]host:port[/db]");
+            slog("error", "--redis: expected redis://[user:pass@]host:port[/db] or "
+                          "unix://[user:pass@]/path/to/redis.sock[?db=N]");
             exit_code = 2;
             goto out;
         }
@@ -1186,10 +1188,12 @@ int serve_main(int argc, char **argv)
             goto out;
         }
         rp_started = true;
-        s->scfg.host = "127.0.0.1";
+        /* The collector talks to its own Redis over the Unix socket (cheaper per command than
+         * loopback TCP); the TCP port is there for redis-cli and consumers. */
+        s->scfg.host = rp.sock[0] ? rp.sock : "127.0.0.1";
         s->scfg.port = rp.port;
-        slog("info", "embedded redis-server pid %d on 127.0.0.1:%d, data in %s", (int)rp.pid,
-             rp.port, rp.data_dir);
+        slog("info", "embedded redis-server pid %d on 127.0.0.1:%d%s%s, data in %s", (int)rp.pid,
+             rp.port, rp.sock[0] ? " and " : "", rp.sock, rp.data_dir);
     }
     s->scfg.events_key = s->cfg.events_key;
     s->scfg.invalid_key = s->cfg.invalid_key;
@@ -1252,9 +1256,11 @@ int serve_main(int argc, char **argv)
         if (uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i])) goto out;
         started++;
     }
-    slog("info", "listening on %s:%d with %zu workers; plan %s version %s; redis %s:%d",
+    char where[160];
+    slog("info", "listening on %s:%d with %zu workers; plan %s version %s; redis %s",
          s->cfg.listen_host, port, s->nworkers, plan_get_name(mc.plan), plan_get_version(mc.plan),
-         s->scfg.host ? s->scfg.host : "127.0.0.1", s->scfg.port ? s->scfg.port : 6379);
+         redisuv_where(s->scfg.host ? s->scfg.host : "127.0.0.1",
+                       s->scfg.port ? s->scfg.port : 6379, where, sizeof where));
     uv_run(&mloop, UV_RUN_DEFAULT);
     exit_code = 0;
 

@@ -60,6 +60,7 @@ typedef struct group {
 } group;
 
 struct sink {
+    char where[160]; /* "host:port" or the socket path, for messages */
     uv_loop_t *loop;
     sink_config cfg;
     char *strings; /* owned copies of cfg strings */
@@ -139,10 +140,58 @@ static bool parse_num(const char *p, long lo, long hi, long *out)
     return true;
 }
 
+/* unix://[[user]:pass@]/path/to/redis.sock[?db=N]: buf is the copy after "unix://". */
+static int parse_unix_url(char *buf, sink_config *cfg)
+{
+    const char *user = NULL, *pass = NULL;
+    long db = -1;
+    char *path = buf;
+    if (buf[0] != '/') { /* credentials first: everything up to the '@' before the path */
+        char *at = strstr(buf, "@/");
+        if (!at) return SL_EUSAGE;
+        *at = '\0';
+        path = at + 1;
+        char *colon = strchr(buf, ':');
+        if (colon) {
+            *colon = '\0';
+            user = buf[0] ? buf : NULL;
+            pass = colon + 1;
+        } else {
+            pass = buf;
+        }
+        if ((user && !pct_decode(buf)) || !pct_decode((char *)pass) || !pass[0]) return SL_EUSAGE;
+    }
+    char *q = strchr(path, '?');
+    if (q) {
+        *q = '\0';
+        if (strncmp(q + 1, "db=", 3) != 0 || !parse_num(q + 4, 0, 100000, &db)) return SL_EUSAGE;
+    }
+    if (strchr(path, '#') || path[1] == '\0') return SL_EUSAGE;
+    cfg->host = path;
+    if (db >= 0) cfg->db = (int)db;
+    if (pass) {
+        cfg->username = user;
+        cfg->password = pass;
+    }
+    return 0;
+}
+
 int sink_parse_url(const char *url, sink_config *cfg, char **store)
 {
-    static const char pfx[] = "redis://";
+    static const char pfx[] = "redis://", upfx[] = "unix://";
     *store = NULL;
+    if (url && strncmp(url, upfx, sizeof upfx - 1) == 0) {
+        char *buf = strdup(url + sizeof upfx - 1);
+        if (!buf) return SL_ENOMEM;
+        sink_config tmp = *cfg;
+        if (parse_unix_url(buf, &tmp)) {
+            free(buf);
+            return SL_EUSAGE;
+        }
+        *cfg = tmp;
+        *store = buf;
+        return 0;
+    }
     if (!url || strncmp(url, pfx, sizeof pfx - 1) != 0) return SL_EUSAGE;
     char *buf = strdup(url + sizeof pfx - 1);
     if (!buf) return SL_ENOMEM;
@@ -344,7 +393,7 @@ static void on_socket_error(redisAsyncContext *ac, int status)
 {
     sink *s = ac->data;
     if (!s) return;
-    set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port, uv_strerror(status));
+    set_error(s, "connection to %s: %s", s->where, uv_strerror(status));
     drop_connection(s);
 }
 
@@ -378,7 +427,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac; /* ours; hiredis hands it out as const */
     sink *s = ac->data;
     if (!s || status == REDIS_OK) return; /* ready comes with the handshake replies */
-    set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port, ac->errstr);
+    set_error(s, "connect to %s: %s", s->where, ac->errstr);
     /* hiredis frees the context after this callback (queued handshake replies get NULL). */
     ac->data = NULL;
     s->ac = NULL;
@@ -391,7 +440,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     sink *s = ac->data;
     if (!s) return; /* we dropped it ourselves */
     /* hiredis frees the context after this; pending replies already got NULL. */
-    set_error(s, "connection to %s:%d lost: %s", s->cfg.host, s->cfg.port,
+    set_error(s, "connection to %s lost: %s", s->where,
               ac->errstr ? ac->errstr : "closed");
     ac->data = NULL;
     s->ac = NULL;
@@ -438,7 +487,7 @@ static void start_connect(sink *s)
                               true);
     s->handshake_pending = n > 0 ? n : 0;
     if (n <= 0) { /* only out of memory gets here */
-        set_error(s, "connect to %s:%d: cannot queue the handshake", s->cfg.host, s->cfg.port);
+        set_error(s, "connect to %s: cannot queue the handshake", s->where);
         drop_connection(s);
         return;
     }
@@ -455,14 +504,14 @@ static void on_timer(uv_timer_t *t)
     if (s->head && now >= s->head->deadline_ms) {
         s->st.timeouts++;
         s->ready = false; /* callbacks below cannot queue onto the doomed context */
-        set_error(s, "no reply from %s:%d within %u ms", s->cfg.host, s->cfg.port,
+        set_error(s, "no reply from %s within %u ms", s->where,
                   s->cfg.timeout_ms);
         while (s->head && now >= s->head->deadline_ms && !s->closing)
             group_answer(s, s->head, SL_ELIMIT);
         drop_connection(s);
     }
     if (s->ac && !s->ready && now >= s->handshake_deadline_ms) {
-        set_error(s, "connect to %s:%d: no answer within %u ms", s->cfg.host, s->cfg.port,
+        set_error(s, "connect to %s: no answer within %u ms", s->where,
                   s->cfg.timeout_ms);
         drop_connection(s);
     }
@@ -493,6 +542,7 @@ sink *sink_new(uv_loop_t *loop, const sink_config *cfg)
     }
     if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
     if (!s->cfg.port) s->cfg.port = 6379;
+    redisuv_where(s->cfg.host, s->cfg.port, s->where, sizeof s->where);
     if (!s->cfg.timeout_ms) s->cfg.timeout_ms = 2000;
     if (!s->cfg.max_inflight) s->cfg.max_inflight = 100000;
     s->backoff_ms = SINK_BACKOFF_MIN_MS;

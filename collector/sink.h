@@ -19,7 +19,7 @@
 typedef struct sink sink;
 
 typedef struct {
-    const char *host;        /* default "127.0.0.1" */
+    const char *host;        /* default "127.0.0.1"; "/path": a Unix socket (redisuv_connect) */
     int port;                /* default 6379 */
     const char *username;    /* ACL user or NULL */
     const char *password;    /* or NULL */
@@ -49,7 +49,8 @@ typedef struct {
 
 typedef void (*sink_done_cb)(void *ud, int status);
 
-/* Parses redis://[[user]:pass@]host[:port][/db] into cfg (strings point into a copy owned by
+/* Parses redis://[[user]:pass@]host[:port][/db], or unix://[[user]:pass@]/path/to/redis.sock[?db=N]
+ * (host = the path), into cfg (strings point into a copy owned by
  * *store, free it with free()). user and pass may be %XX-encoded; "redis://secret@host" means a
  * password (as redis-cli reads it); IPv6 hosts go in brackets: redis://[::1]:6380. Fields absent
  * from the URL are left as they were. Returns 0, SL_EUSAGE (cfg and *store untouched, *store =

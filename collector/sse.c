@@ -55,6 +55,7 @@ typedef struct sse_client {
 } sse_client;
 
 struct sse {
+    char where[160]; /* "host:port" or the socket path, for messages */
     uv_loop_t *loop;
     sse_config cfg;
     char *strings; /* owned copies of cfg strings */
@@ -224,7 +225,7 @@ static void on_socket_error(redisAsyncContext *ac, int status)
 {
     sse *s = ac->data;
     if (!s) return;
-    set_error(s, "connection to %s:%d: %s", s->cfg.host, s->cfg.port, uv_strerror(status));
+    set_error(s, "connection to %s: %s", s->where, uv_strerror(status));
     drop_connection(s);
 }
 
@@ -256,7 +257,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     sse *s = ac->data;
     if (!s || status == REDIS_OK) return;
-    set_error(s, "connect to %s:%d: %s", s->cfg.host, s->cfg.port, ac->errstr);
+    set_error(s, "connect to %s: %s", s->where, ac->errstr);
     ac->data = NULL; /* hiredis frees the context after this callback */
     s->ac = NULL;
     schedule_reconnect(s);
@@ -267,7 +268,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     sse *s = ac->data;
     if (!s) return;
-    set_error(s, "connection to %s:%d lost: %s", s->cfg.host, s->cfg.port,
+    set_error(s, "connection to %s lost: %s", s->where,
               ac->errstr[0] ? ac->errstr : "closed");
     ac->data = NULL;
     s->ac = NULL;
@@ -327,7 +328,7 @@ static void start_connect(sse *s)
     size_t argl[2] = {9, strlen(s->cfg.channel)};
     if (redisuv_handshake(ac, on_auth, s->cfg.username, s->cfg.password, 0, false) < 0 ||
         redisAsyncCommandArgv(ac, on_sub, NULL, 2, argv, argl) != REDIS_OK) {
-        set_error(s, "connect to %s:%d: cannot queue SUBSCRIBE", s->cfg.host, s->cfg.port);
+        set_error(s, "connect to %s: cannot queue SUBSCRIBE", s->where);
         drop_connection(s);
         return;
     }
@@ -339,7 +340,7 @@ static void on_timer(uv_timer_t *t)
     sse *s = t->data;
     uint64_t now = uv_now(s->loop);
     if (s->ac && !s->subscribed && now >= s->handshake_deadline_ms) {
-        set_error(s, "subscribe on %s:%d: no answer within %u ms", s->cfg.host, s->cfg.port,
+        set_error(s, "subscribe on %s: no answer within %u ms", s->where,
                   s->cfg.timeout_ms);
         drop_connection(s);
     }
@@ -450,6 +451,7 @@ int sse_new(uv_loop_t *loop, const sse_config *cfg, sse **out)
     }
     if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
     if (!s->cfg.port) s->cfg.port = 6379;
+    redisuv_where(s->cfg.host, s->cfg.port, s->where, sizeof s->where);
     if (!s->cfg.max_clients) s->cfg.max_clients = 256;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = 15000;
     if (!s->cfg.retry_ms) s->cfg.retry_ms = 2000;

@@ -67,5 +67,5 @@ print("%s: %d requests, %.1f k instructions per request" % (sys.argv[3], n, ir /
 EOF
     kill "$spid" "$rpid" 2>/dev/null
     wait 2>/dev/null
-    rm -rf "$work"
+    [ "${KEEP:-0}" = 1 ] && echo "instr: kept $work" || rm -rf "$work"
 done

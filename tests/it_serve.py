@@ -9,6 +9,7 @@ import gzip
 import json
 import os
 import shutil
+import stat
 import signal
 import socket
 import subprocess
@@ -492,6 +493,17 @@ def test_embedded(binary, tmp):
             t.eq(r.cmd("XLEN", "sluice:events"), 1, "embedded Redis: event readable")
             t.eq(r.cmd("CONFIG", "GET", "appendonly")[1], b"yes", "embedded Redis: AOF on")
             r.close()
+        # the collector talks to its own Redis over DATA/redis.sock (the port is for redis-cli)
+        sock = os.path.join(os.path.realpath(data_dir), "redis.sock")
+        t.ok(f"redis {sock}" in log, "embedded Redis: the collector uses the Unix socket")
+        t.ok(os.path.exists(sock) and stat.S_ISSOCK(os.stat(sock).st_mode)
+             and stat.S_IMODE(os.stat(sock).st_mode) == 0o700, "embedded Redis: socket mode 700")
+        out = subprocess.run([binary, "report", "--redis", f"unix://{sock}", "--since", "1h"],
+                             capture_output=True, text=True)
+        t.eq(out.returncode, 0, f"report over unix:// {out.stderr.strip()}")
+        out = subprocess.run([binary, "report", "--redis", "unix://relative.sock"],
+                             capture_output=True, text=True)
+        t.ok(out.returncode == 2 and "unix://" in out.stderr, "report: bad unix URL explained")
     finally:
         rc = s.stop()
     t.eq(rc, 0, "embedded: exit 0 after SIGTERM")

@@ -228,6 +228,42 @@ static void test_url(void)
         if (rc == 0) free(st);
     }
     CHECK_INT(sink_parse_url(NULL, &c, &store), SL_EUSAGE);
+
+    /* Unix sockets: the host is the path; the port is left alone */
+    sink_config u1 = {.port = 7000};
+    CHECK_INT(sink_parse_url("unix:///run/redis/redis.sock", &u1, &store), 0);
+    CHECK_STR(u1.host, "/run/redis/redis.sock");
+    CHECK_INT(u1.port, 7000);
+    CHECK(u1.password == NULL);
+    CHECK_INT(u1.db, 0);
+    free(store);
+    sink_config u2 = {0};
+    CHECK_INT(sink_parse_url("unix://us:p%40ss@/tmp/r@x.sock?db=3", &u2, &store), 0);
+    CHECK_STR(u2.host, "/tmp/r@x.sock");
+    CHECK_STR(u2.username, "us");
+    CHECK_STR(u2.password, "p@ss");
+    CHECK_INT(u2.db, 3);
+    free(store);
+    sink_config u3 = {0};
+    CHECK_INT(sink_parse_url("unix://secret@/r.sock", &u3, &store), 0);
+    CHECK_STR(u3.password, "secret");
+    CHECK(u3.username == NULL);
+    CHECK_STR(u3.host, "/r.sock");
+    free(store);
+    const char *ubad[] = {"unix://",          "unix:///",           "unix://r.sock",
+                          "unix://pw@r.sock", "unix:///r.sock?db=", "unix:///r.sock?db=x",
+                          "unix:///r.sock?x=1", "unix:///r.sock#f", "unix://:@/r.sock",
+                          NULL};
+    for (int i = 0; ubad[i]; i++) {
+        sink_config u = {.host = "keep", .port = 1};
+        char *st = (char *)1;
+        int rc = sink_parse_url(ubad[i], &u, &st);
+        CHECK_INT(rc, SL_EUSAGE);
+        if (rc != SL_EUSAGE) fprintf(stderr, "  accepted %s\n", ubad[i]);
+        CHECK(st == NULL);
+        CHECK_STR(u.host, "keep");
+        if (rc == 0) free(st);
+    }
 }
 
 /* ---- writes ---------------------------------------------------------------------------------- */
@@ -779,6 +815,32 @@ static void test_nobody_home(void)
     close_sink(n);
 }
 
+/* The embedded Redis also listens on DIR/redis.sock; a sink given that path (host "/...") writes
+ * through it, and a path with nothing behind it fails like a refused port, naming the path. */
+static void test_unix_socket(const redisproc *rp, redisContext *rc)
+{
+    CHECK(rp->sock[0] == '/');
+    CHECK(strstr(rp->sock, "/main/redis.sock") != NULL);
+    cmd(rc, "FLUSHALL");
+    sink *s = new_sink((sink_config){.host = rp->sock, .timeout_ms = 2000});
+    CHECK(run_until(is_ready, s, 3000));
+    result r = {0};
+    CHECK_INT(sink_write(s, &e_simple, 1, on_done, &r), 0);
+    CHECK(run_until(called, &r, 3000));
+    CHECK_INT(r.status, 0);
+    CHECK_INT(xlen(rc, "sluice:events"), 1); /* seen over TCP: the same server */
+    close_sink(s);
+
+    char gone[700];
+    snprintf(gone, sizeof gone, "%s/nothing-here.sock", tmpdir);
+    sink *n = new_sink((sink_config){.host = gone, .timeout_ms = 200});
+    run_for(100);
+    CHECK(!sink_ready(n));
+    CHECK(strstr(sink_last_error(n), gone) != NULL);
+    CHECK_INT(sink_write(n, &e_simple, 1, on_done, &(result){0}), SL_EIO);
+    close_sink(n);
+}
+
 int main(void)
 {
     test_url();
@@ -800,6 +862,7 @@ int main(void)
     test_bytes(rp.port, rc);
     test_pipelining(rp.port, rc);
     test_linger(rp.port, rc);
+    test_unix_socket(&rp, rc);
     test_usage(rp.port);
     test_reentrant(rp.port);
     test_auth_select(rp.port, rc);
