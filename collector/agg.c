@@ -265,8 +265,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     agg *a = ac->data;
     if (!a) return;
-    set_error(a, "connection to %s lost: %s", a->where,
-              ac->errstr[0] ? ac->errstr : "closed");
+    set_error(a, "connection to %s lost: %s", a->where, ac->errstr[0] ? ac->errstr : "closed");
     ac->data = NULL;
     a->ac = NULL;
     schedule_reconnect(a);
@@ -491,13 +490,11 @@ static void on_tick(uv_timer_t *t)
     }
     if (a->ac && a->inflight > 0 && now - a->last_progress_ms >= a->cfg.timeout_ms) {
         a->st.timeouts++;
-        set_error(a, "no reply from %s within %u ms", a->where,
-                  a->cfg.timeout_ms);
+        set_error(a, "no reply from %s within %u ms", a->where, a->cfg.timeout_ms);
         drop_connection(a);
     }
     if (a->ac && !a->ready && now >= a->handshake_deadline_ms) {
-        set_error(a, "connect to %s: no answer within %u ms", a->where,
-                  a->cfg.timeout_ms);
+        set_error(a, "connect to %s: no answer within %u ms", a->where, a->cfg.timeout_ms);
         drop_connection(a);
     }
     if (!a->ac && now >= a->next_connect_ms) start_connect(a);

@@ -20,7 +20,8 @@ typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG, OPT_RATE } opt_type;
     X("plan", OPT_STR, plan_path, NULL, "tracking plan (YAML); required")                          \
     X("listen", OPT_STR, listen, "0.0.0.0:8088", "HOST:PORT to listen on ([::1]:8088 for IPv6)")   \
     X("redis", OPT_STR, redis_url, NULL,                                                           \
-      "redis://[user:pass@]host:port[/db]; unset = start an embedded redis-server")                \
+      "redis://[user:pass@]host:port[/db] or unix:///path/redis.sock[?db=N]; unset = start an "    \
+      "embedded redis-server (reached over DATA_DIR/redis.sock)")                                  \
     X("redis-bin", OPT_STR, redis_bin, NULL, "redis-server binary for the embedded Redis (PATH)")  \
     X("data-dir", OPT_STR, data_dir, "./sluice-data", "embedded Redis data folder (AOF on)")       \
     X("spool-dir", OPT_STR, spool_dir, NULL,                                                       \

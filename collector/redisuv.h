@@ -42,7 +42,8 @@ int redisuv_set_linger(redisAsyncContext *ac, unsigned linger_us, size_t linger_
 const char *redisuv_where(const char *host, int port, char *buf, size_t cap);
 
 /* A blocking connect to host:port or the socket at host, with tv as the connect timeout (not as
- * the command timeout: set that with redisSetTimeout). Returns what hiredis returns (check ->err). */
+ * the command timeout: set that with redisSetTimeout). Returns what hiredis returns (check ->err).
+ */
 redisContext *redisuv_connect_blocking(const char *host, int port, struct timeval tv);
 
 /* Starts a non-blocking connect to host:port (TCP, with keep-alive) or to the socket at host, on

@@ -113,7 +113,8 @@ int report_connect(const char *url, unsigned timeout_ms, redisContext **out, cha
     redisContext *c = redisuv_connect_blocking(cfg.host, cfg.port, tv);
     if (!c || c->err) {
         char where[160];
-        snprintf(err, errlen, "connect to %s: %s", redisuv_where(cfg.host, cfg.port, where, sizeof where),
+        snprintf(err, errlen, "connect to %s: %s",
+                 redisuv_where(cfg.host, cfg.port, where, sizeof where),
                  c ? c->errstr : "out of memory");
         goto fail;
     }
@@ -264,8 +265,9 @@ static void report_usage(FILE *out)
           "\n"
           "Violations grouped by (event, kind, path), most frequent first, with per-event\n"
           "valid/invalid volumes, read from the aggregates `sluice serve` keeps in Redis.\n"
-          "  --redis URL        redis://[[user]:pass@]host[:port][/db] (default " REPORT_DEFAULT_URL
-          ")\n"
+          "  --redis URL        redis://[[user]:pass@]host[:port][/db] or\n"
+          "                     unix://[[user]:pass@]/path/redis.sock[?db=N] "
+          "(default " REPORT_DEFAULT_URL ")\n"
           "  --since T          start: duration back from now (90s, 15m, 1h, 2d, 1w), ISO-8601\n"
           "                     or unix seconds (default 1h)\n"
           "  --until T          end (default now)\n"
@@ -476,8 +478,9 @@ static void tail_usage(FILE *out)
           "\n"
           "Prints invalid events as `sluice serve` sees them (live, from Redis pub/sub): one\n"
           "line per violation (text) or one JSON message per event (json).\n"
-          "  --redis URL      redis://[[user]:pass@]host[:port][/db] (default " REPORT_DEFAULT_URL
-          ")\n"
+          "  --redis URL      redis://[[user]:pass@]host[:port][/db] or\n"
+          "                   unix://[[user]:pass@]/path/redis.sock[?db=N] "
+          "(default " REPORT_DEFAULT_URL ")\n"
           "  --event NAME     only this event\n"
           "  --write-key K    only events sent with this write key\n"
           "  --session S      only events whose context.sluice.session is S\n"

@@ -440,8 +440,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     sink *s = ac->data;
     if (!s) return; /* we dropped it ourselves */
     /* hiredis frees the context after this; pending replies already got NULL. */
-    set_error(s, "connection to %s lost: %s", s->where,
-              ac->errstr ? ac->errstr : "closed");
+    set_error(s, "connection to %s lost: %s", s->where, ac->errstr ? ac->errstr : "closed");
     ac->data = NULL;
     s->ac = NULL;
     schedule_reconnect(s);
@@ -504,15 +503,13 @@ static void on_timer(uv_timer_t *t)
     if (s->head && now >= s->head->deadline_ms) {
         s->st.timeouts++;
         s->ready = false; /* callbacks below cannot queue onto the doomed context */
-        set_error(s, "no reply from %s within %u ms", s->where,
-                  s->cfg.timeout_ms);
+        set_error(s, "no reply from %s within %u ms", s->where, s->cfg.timeout_ms);
         while (s->head && now >= s->head->deadline_ms && !s->closing)
             group_answer(s, s->head, SL_ELIMIT);
         drop_connection(s);
     }
     if (s->ac && !s->ready && now >= s->handshake_deadline_ms) {
-        set_error(s, "connect to %s: no answer within %u ms", s->where,
-                  s->cfg.timeout_ms);
+        set_error(s, "connect to %s: no answer within %u ms", s->where, s->cfg.timeout_ms);
         drop_connection(s);
     }
     if (!s->ac && !s->closing && now >= s->next_connect_ms) start_connect(s);

@@ -268,8 +268,7 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     redisAsyncContext *ac = (redisAsyncContext *)cac;
     sse *s = ac->data;
     if (!s) return;
-    set_error(s, "connection to %s lost: %s", s->where,
-              ac->errstr[0] ? ac->errstr : "closed");
+    set_error(s, "connection to %s lost: %s", s->where, ac->errstr[0] ? ac->errstr : "closed");
     ac->data = NULL;
     s->ac = NULL;
     schedule_reconnect(s);
@@ -340,8 +339,7 @@ static void on_timer(uv_timer_t *t)
     sse *s = t->data;
     uint64_t now = uv_now(s->loop);
     if (s->ac && !s->subscribed && now >= s->handshake_deadline_ms) {
-        set_error(s, "subscribe on %s: no answer within %u ms", s->where,
-                  s->cfg.timeout_ms);
+        set_error(s, "subscribe on %s: no answer within %u ms", s->where, s->cfg.timeout_ms);
         drop_connection(s);
     }
     if (!s->ac && !s->closing && now >= s->next_connect_ms) start_connect(s);

@@ -7,8 +7,9 @@
 #                   204 to every POST after reading the body (mirror_request_body; NGINX_BODY=discard
 #                   uses a bare `return 204`, which reads and drops the body);
 # 2. Redis ceiling: redis-benchmark -P 64 doing XADD of one generated ~600-byte event + messageId
-#                   against a redis-server started here (no persistence);
-# 3. Sluice:        `sluice serve --plan PLAN --redis redis://127.0.0.1:PORT --workers W`:
+#                   against a redis-server started here (no persistence), over the transport
+#                   sluice uses (REDIS_TRANSPORT);
+# 3. Sluice:        `sluice serve --plan PLAN --redis unix://SOCKET --workers W`:
 #                   single events (closed loop), 100-event batches (closed loop), open loop at 50% of
 #                   the measured maximum (p99), peak RSS (VmHWM), and RSS with IDLE idle keep-alive
 #                   connections (a fresh server).
@@ -22,6 +23,8 @@
 #   WORKERS [1] sluice --workers  IDLE [10000]  REDIS_N [1000000] XADDs for the Redis ceiling
 #   GEN_CPUS [0] cores of the generator / redis-benchmark   SERVER_CPUS [1] cores of nginx / sluice
 #   REDIS_CPUS [SERVER_CPUS] cores of redis-server   NGINX_BODY [mirror|discard]
+#   REDIS_TRANSPORT [unix] how sluice and redis-benchmark reach Redis: unix (a Unix socket, as
+#                   `sluice serve` does with its embedded Redis) or tcp (127.0.0.1)
 #   NGINX_WORKERS [1] nginx worker processes (more than 1: with a master process)
 #   Whole-machine placement (every server may use every core, each at its own best):
 #     WORKERS=2 NGINX_WORKERS=2 GEN_CPUS=0,1 SERVER_CPUS=0,1 loadtest/bench.sh
@@ -49,6 +52,8 @@ SERVER_CPUS="${SERVER_CPUS:-1}"
 REDIS_CPUS="${REDIS_CPUS:-$SERVER_CPUS}"
 NGINX_BODY="${NGINX_BODY:-mirror}"
 NGINX_WORKERS="${NGINX_WORKERS:-1}"
+REDIS_TRANSPORT="${REDIS_TRANSPORT:-unix}"
+case "$REDIS_TRANSPORT" in unix | tcp) ;; *) echo "bench: REDIS_TRANSPORT is unix or tcp" >&2; exit 2 ;; esac
 
 die() { echo "bench: $*" >&2; exit 2; }
 [ -x "$LOAD" ] || die "no load generator at $LOAD (cmake --build BUILD --target sluice-load)"
@@ -215,12 +220,14 @@ fi
 echo
 rport=$(free_port)
 mkdir -p "$work/redis"
+rsock="$work/redis/redis.sock"
 "${PIN_REDIS[@]}" redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$work/redis" --logfile "$work/redis/redis.log" --maxclients 20000 &
+    --dir "$work/redis" --logfile "$work/redis/redis.log" --maxclients 20000 \
+    --unixsocket "$rsock" --unixsocketperm 700 &
 rpid=$!
 pids+=("$rpid")
 for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
-echo "== 2. Redis ceiling: $(redis-server --version | awk '{print $3}'), redis-benchmark -P 64 XADD of a ~600 B event"
+echo "== 2. Redis ceiling: $(redis-server --version | awk '{print $3}'), redis-benchmark -P 64 XADD of a ~600 B event over $REDIS_TRANSPORT"
 # One generated event close to the mean size, as the entry's `event` field (Sluice writes
 # event <json> message_id <id>).
 "$LOAD" --dump-events 2000 --seed 11 >"$work/events.ndjson"
@@ -235,7 +242,8 @@ mid=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['messageId'])" 
 R[redis.entry_bytes]=${#event}
 rstart=$(cpu_ticks "$rpid")
 t0=$(date +%s.%N)
-"${PIN_GEN[@]}" redis-benchmark -p "$rport" -P 64 -n "$REDIS_N" -c 50 --csv \
+if [ "$REDIS_TRANSPORT" = unix ]; then rb_addr=(-s "$rsock"); else rb_addr=(-p "$rport"); fi
+"${PIN_GEN[@]}" redis-benchmark "${rb_addr[@]}" -P 64 -n "$REDIS_N" -c 50 --csv \
     XADD bench:stream '*' event "$event" message_id "$mid" >"$work/redis.csv" 2>"$work/redis.err"
 t1=$(date +%s.%N)
 R[redis.cpu]=$(python3 -c "print('%.0f%%' % (100.0 * ($(cpu_ticks "$rpid") - $rstart) / $hz / ($t1 - $t0)))")
@@ -264,9 +272,11 @@ echo
 echo "== 3. Sluice: $SLUICE serve --workers $WORKERS, plan $(basename "$PLAN"), validation on"
 sport=""
 spid=""
+if [ "$REDIS_TRANSPORT" = unix ]; then sluice_redis="unix://$rsock"; else sluice_redis="redis://127.0.0.1:$rport"; fi
+R[redis.transport]=$REDIS_TRANSPORT
 start_sluice() { # LOGNAME: starts a fresh server on a new port; sets spid/sport
     sport=$(free_port)
-    "${PIN_SRV[@]}" "$SLUICE" serve --plan "$PLAN" --redis "redis://127.0.0.1:$rport" \
+    "${PIN_SRV[@]}" "$SLUICE" serve --plan "$PLAN" --redis "$sluice_redis" \
         --listen "127.0.0.1:$sport" --workers "$WORKERS" >"$work/$1.log" 2>&1 &
     spid=$!
     pids+=("$spid")

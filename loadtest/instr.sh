@@ -10,7 +10,7 @@
 # 2,000 single-event requests on 16 connections; 10% invalid, seed 1), dumps the counters and
 # prints instructions per request. Compare two builds (e.g. a worktree of the previous commit)
 # in one call. Needs valgrind, redis-server, python3, curl; sluice-load next to the first binary
-# or in build-load/.
+# or in build-load/. KEEP=1 keeps each run's callgrind dump (for callgrind_annotate).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mode="${1:-}"

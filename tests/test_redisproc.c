@@ -137,6 +137,19 @@ int main(void)
     CHECK_STR(config_get(c, "bind", val, sizeof val), "127.0.0.1");
     CHECK_STR(config_get(c, "save", val, sizeof val), "");
     CHECK_STR(config_get(c, "logfile", val, sizeof val), "redis.log");
+    /* the Unix socket: absolute, in the data directory, owner-only, answering */
+    char want_sock[PATH_MAX + 20];
+    snprintf(want_sock, sizeof want_sock, "%s/redis.sock", real);
+    CHECK_STR(rp.sock, want_sock);
+    CHECK_STR(config_get(c, "unixsocket", val, sizeof val), want_sock);
+    CHECK(stat(rp.sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0700);
+    struct timeval utv = {1, 0};
+    redisContext *uc = redisConnectUnixWithTimeout(rp.sock, utv);
+    CHECK(uc && !uc->err);
+    redisReply *ur = uc && !uc->err ? redisCommand(uc, "PING") : NULL;
+    CHECK(ur && ur->type == REDIS_REPLY_STATUS && !strcmp(ur->str, "PONG"));
+    freeReplyObject(ur);
+    redisFree(uc);
     r = redisCommand(c, "SET sluice:test persisted");
     CHECK(r && r->type == REDIS_REPLY_STATUS);
     freeReplyObject(r);
@@ -176,6 +189,14 @@ int main(void)
     CHECK(strstr(err, "Address already in use") != NULL); /* from its log, this run only */
     CHECK(rp2.pid <= 0);
     CHECK(pong(port)); /* the first one is untouched */
+    redisproc_stop(&rp);
+
+    /* a data directory whose socket path would not fit a sockaddr_un: TCP only, no socket */
+    char deep[700];
+    snprintf(deep, sizeof deep, "%s/%0120d", tmp, 0);
+    CHECK_INT(redisproc_start(&rp, NULL, deep, 0, err, sizeof err), 0);
+    CHECK_STR(rp.sock, "");
+    CHECK(pong(rp.port));
     redisproc_stop(&rp);
 
     /* the child dies with its parent */

@@ -250,9 +250,15 @@ static void test_url(void)
     CHECK(u3.username == NULL);
     CHECK_STR(u3.host, "/r.sock");
     free(store);
-    const char *ubad[] = {"unix://",          "unix:///",           "unix://r.sock",
-                          "unix://pw@r.sock", "unix:///r.sock?db=", "unix:///r.sock?db=x",
-                          "unix:///r.sock?x=1", "unix:///r.sock#f", "unix://:@/r.sock",
+    const char *ubad[] = {"unix://",
+                          "unix:///",
+                          "unix://r.sock",
+                          "unix://pw@r.sock",
+                          "unix:///r.sock?db=",
+                          "unix:///r.sock?db=x",
+                          "unix:///r.sock?x=1",
+                          "unix:///r.sock#f",
+                          "unix://:@/r.sock",
                           NULL};
     for (int i = 0; ubad[i]; i++) {
         sink_config u = {.host = "keep", .port = 1};
