@@ -5,8 +5,11 @@
  * table); (2) non-validating member iteration over the now known-good bytes, which splices each
  * event into the output buffer member by member and jumps over nested values through the span
  * table, so no byte of the body is scanned twice by pass 2 (strings excepted: memchr to the
- * closing quote). Each finished event becomes a cJSON tree once, built straight from its bytes
- * into a per-worker arena (cJSON_Parse only as a fallback), for plan_check. */
+ * closing quote). Each finished event becomes a cJSON tree once, in a per-worker arena, for
+ * plan_check: a single call's body is built into its tree by pass 1 itself, as it scans, and
+ * that tree is then edited as build_event edits the bytes (tree_single; the test checks that it
+ * always prints as the stored event does); a batch's events are built from their stored bytes
+ * (tree_build), as is any event pass 1's tree does not fit (cJSON_Parse as the last fallback). */
 #include "ingest.h"
 
 #include <limits.h>
@@ -209,6 +212,82 @@ size_t ingest_inflate_capacity(const ingest *ig)
     return ig->inflated.cap;
 }
 
+/* ---- cJSON trees in the arena ------------------------------------------------------------- */
+
+/* A cJSON tree under construction, in the per-worker arena. */
+typedef struct tree_in {
+    char *s; /* the arena's copy of the text: strings are decoded and terminated in place */
+    size_t n, i;
+    arena *ar;
+    int depth;
+    cJSON *pool; /* nodes are carved from arena blocks of TREE_POOL */
+    size_t pool_n;
+} tree_in;
+
+#define TREE_POOL 32
+#define TREE_MAX_DEPTH 1000 /* cJSON's CJSON_NESTING_LIMIT */
+
+static cJSON *tree_node(tree_in *t)
+{
+    if (!t->pool_n) {
+        t->pool = arena_alloc(t->ar, TREE_POOL * sizeof *t->pool);
+        if (!t->pool) return NULL;
+        t->pool_n = TREE_POOL;
+    }
+    cJSON *x = t->pool++;
+    t->pool_n--;
+    memset(x, 0, sizeof *x);
+    return x;
+}
+
+/* The common number shapes (-?digits(.digits)?, at most 15 digits in all) without strtod: the
+ * digits as an integer are exact in a double (< 2^53), so is 10^f for f <= 22, and one IEEE
+ * division of two exact values is correctly rounded: the same double strtod returns. Anything
+ * else (exponents, longer mantissas) returns false. */
+static bool exact_decimal(const char *s, size_t n, double *out)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t i = 0, digits = 0, frac = 0;
+    bool neg = s[0] == '-', dot = false;
+    uint64_t m = 0;
+    if (neg) i++;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (++digits > 15) return false;
+            m = m * 10 + (uint64_t)(c - '0');
+            frac += dot;
+        } else if (c == '.' && !dot)
+            dot = true;
+        else
+            return false;
+    }
+    if (!digits) return false;
+    double d = (double)m / pow10[frac];
+    *out = neg ? -d : d;
+    return true;
+}
+
+/* x = the number s[0, k) as cJSON_Parse reads it; false when cJSON would read it differently
+ * (longer than its 63-character buffer) or it is no number. */
+static bool num_node(cJSON *x, const char *s, size_t k)
+{
+    if (k == 0 || k >= 64) return false;
+    double d;
+    if (!exact_decimal(s, k, &d)) {
+        char buf[64], *end;
+        memcpy(buf, s, k);
+        buf[k] = 0;
+        d = strtod(buf, &end);
+        if (end != buf + k) return false;
+    }
+    x->valuedouble = d;
+    x->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+    x->type = cJSON_Number;
+    return true;
+}
+
 /* ---- pass 1: validating scanner --------------------------------------------------------- */
 
 typedef struct {
@@ -224,6 +303,11 @@ typedef struct {
     const char *dup_key;
     size_t dup_len;
     bool esc; /* the last string scanned had an escape */
+    /* Optional: the body's cJSON tree, built while it is scanned (single-event bodies, see
+     * ingest_run). NULL = not building, or given up. */
+    struct tree_in *t;
+    bool tree_failed; /* the tree is incomplete: tree_build on the stored bytes instead */
+    bool key_esc;     /* some key had an escape, so decoded keys differ from the raw bytes */
 } jscan;
 
 /* Index of the first non-whitespace byte at or after i, or n. Every byte above ' ' settles it in
@@ -618,11 +702,33 @@ static void span_close(ingest *ig, size_t slot, size_t end)
     if (slot != SIZE_MAX && ig->spans_ok) ig->spans[slot].end = end;
 }
 
-static int js_value(jscan *j, size_t depth)
+/* Gives up building the tree (an allocation failed, or cJSON would read the text differently):
+ * the caller then builds it from the stored bytes. Returns NULL, the node to build no more. */
+static cJSON *tree_quit(jscan *j)
+{
+    j->t = NULL;
+    j->tree_failed = true;
+    return NULL;
+}
+
+/* The string just scanned, [st, j->i) with its quotes, decoded and terminated in the tree's copy
+ * of the text (same offsets; decoding never lengthens, the terminator takes the closing quote). */
+static char *tree_str(const jscan *j, size_t st)
+{
+    char *d = j->t->s + st + 1;
+    size_t rn = j->i - st - 2;
+    d[j->esc ? str_decode(d, d, rn) : rn] = 0;
+    return d;
+}
+
+/* Scans one value; when x is given (and the tree is still being built), x becomes its node. */
+static int js_value(jscan *j, size_t depth, cJSON *x)
 {
     js_ws(j);
     if (j->i >= j->n) return js_fail(j, "unexpected end of input");
     char c = j->s[j->i];
+    size_t st = j->i;
+    if (x && !j->t) x = NULL;
     switch (c) {
     case '{':
     case '[': {
@@ -633,6 +739,11 @@ static int js_value(jscan *j, size_t depth)
         uint32_t obj = c == '{' ? ++j->objs : 0;
         size_t kbase = j->ig->ks_n; /* this object's keys start here */
         size_t sp = span_open(j->ig, j->i);
+        cJSON *head = NULL, *last = NULL;
+        if (x) {
+            x->type = c == '{' ? cJSON_Object : cJSON_Array;
+            if (depth >= TREE_MAX_DEPTH) x = tree_quit(j);
+        }
         j->depth = depth + 1;
         j->i++;
         js_ws(j);
@@ -644,6 +755,8 @@ static int js_value(jscan *j, size_t depth)
             return 0;
         }
         for (;;) {
+            cJSON *m = x && j->t ? tree_node(j->t) : NULL;
+            if (x && !m) x = tree_quit(j);
             if (c == '{') {
                 pe->k = NULL;
                 js_ws(j);
@@ -651,13 +764,24 @@ static int js_value(jscan *j, size_t depth)
                 if (j->s[j->i] != '"') return js_fail(j, "expected a string key");
                 size_t ks = j->i;
                 if (js_string(j) || js_key_unique(j, ks, j->i, obj, kbase)) return -1;
+                j->key_esc |= j->esc;
+                if (m) m->string = tree_str(j, ks);
                 pe->k = j->s + ks + 1;
                 pe->kn = j->i - ks - 2;
                 js_ws(j);
                 if (j->i >= j->n || j->s[j->i] != ':') return js_fail(j, "expected ':'");
                 j->i++;
             }
-            if (js_value(j, depth + 1)) return -1;
+            if (js_value(j, depth + 1, m)) return -1;
+            if (m && j->t) {
+                if (last) {
+                    last->next = m;
+                    m->prev = last;
+                } else {
+                    head = m;
+                }
+                last = m;
+            }
             js_ws(j);
             if (j->i >= j->n) return js_fail(j, "unexpected end of input");
             if (j->s[j->i] == ',') {
@@ -670,21 +794,37 @@ static int js_value(jscan *j, size_t depth)
                 j->depth = depth;
                 j->ig->ks_n = kbase;
                 span_close(j->ig, sp, j->i);
+                if (x && j->t && head) {
+                    x->child = head;
+                    head->prev = last;
+                }
                 return 0;
             }
             return js_fail(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
         }
     }
     case '"':
-        return js_string(j);
+        if (js_string(j)) return -1;
+        if (x) {
+            x->type = cJSON_String;
+            x->valuestring = tree_str(j, st);
+        }
+        return 0;
     case 't':
+        if (x) x->type = cJSON_True, x->valueint = 1;
         return js_lit(j, "true");
     case 'f':
+        if (x) x->type = cJSON_False;
         return js_lit(j, "false");
     case 'n':
+        if (x) x->type = cJSON_NULL;
         return js_lit(j, "null");
     default:
-        if (c == '-' || (c >= '0' && c <= '9')) return js_number(j);
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            if (js_number(j)) return -1;
+            if (x && !num_node(x, j->s + st, j->i - st)) tree_quit(j);
+            return 0;
+        }
         return js_fail(j, c ? "unexpected character" : "unexpected NUL byte");
     }
 }
@@ -857,35 +997,9 @@ static bool obj_has_key(ingest *ig, slice obj, slice key)
  * an unexpected byte) returns NULL and the caller falls back to cJSON_ParseWithLength, so the
  * result never differs. */
 
-#define TREE_MAX_DEPTH 1000 /* cJSON's CJSON_NESTING_LIMIT */
-
-typedef struct {
-    char *s; /* the arena's copy of the event: strings are decoded and terminated in place */
-    size_t n, i;
-    arena *ar;
-    int depth;
-    cJSON *pool; /* nodes are carved from arena blocks of TREE_POOL */
-    size_t pool_n;
-} tree_in;
-
-#define TREE_POOL 32
-
 static void tree_ws(tree_in *t)
 {
     t->i = ws_skip(t->s, t->n, t->i);
-}
-
-static cJSON *tree_node(tree_in *t)
-{
-    if (!t->pool_n) {
-        t->pool = arena_alloc(t->ar, TREE_POOL * sizeof *t->pool);
-        if (!t->pool) return NULL;
-        t->pool_n = TREE_POOL;
-    }
-    cJSON *x = t->pool++;
-    t->pool_n--;
-    memset(x, 0, sizeof *x);
-    return x;
 }
 
 /* Index of the first '"' or '\\' at or after i, or n. */
@@ -987,56 +1101,16 @@ static bool tree_container(tree_in *t, cJSON *x, bool obj)
     return true;
 }
 
-/* The common number shapes (-?digits(.digits)?, at most 15 digits in all) without strtod: the
- * digits as an integer are exact in a double (< 2^53), so is 10^f for f <= 22, and one IEEE
- * division of two exact values is correctly rounded: the same double strtod returns. Anything
- * else (exponents, longer mantissas) returns false. */
-static bool exact_decimal(const char *s, size_t n, double *out)
-{
-    static const double pow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-    size_t i = 0, digits = 0, frac = 0;
-    bool neg = s[0] == '-', dot = false;
-    uint64_t m = 0;
-    if (neg) i++;
-    for (; i < n; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9') {
-            if (++digits > 15) return false;
-            m = m * 10 + (uint64_t)(c - '0');
-            frac += dot;
-        } else if (c == '.' && !dot)
-            dot = true;
-        else
-            return false;
-    }
-    if (!digits) return false;
-    double d = (double)m / pow10[frac];
-    *out = neg ? -d : d;
-    return true;
-}
-
 static bool tree_number(tree_in *t, cJSON *x)
 {
-    char buf[64]; /* cJSON reads at most 63 characters */
     size_t k = 0;
-    while (t->i + k < t->n && k < sizeof buf) {
+    while (t->i + k < t->n && k < 64) {
         char c = t->s[t->i + k];
         if (!((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'))
             break;
-        buf[k++] = c;
+        k++;
     }
-    if (k == 0 || k >= sizeof buf) return false;
-    buf[k] = 0;
-    double d;
-    if (!exact_decimal(buf, k, &d)) {
-        char *end;
-        d = strtod(buf, &end);
-        if (end != buf + k) return false;
-    }
-    x->valuedouble = d;
-    x->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
-    x->type = cJSON_Number;
+    if (!num_node(x, t->s + t->i, k)) return false;
     t->i += k;
     return true;
 }
@@ -1256,9 +1330,97 @@ static entry_ref *push_ref(ingest *ig)
     return r;
 }
 
-/* Builds, checks and records one event. index < 0 for single calls. */
+/* Appends a string member k: v (both kept as they are: in the arena or static) to obj. */
+static bool tree_add_str(tree_in *t, cJSON *obj, cJSON **last, const char *k, char *v)
+{
+    cJSON *m = tree_node(t);
+    if (!m) return false;
+    m->type = cJSON_String;
+    m->string = (char *)k;
+    m->valuestring = v;
+    if (*last) {
+        (*last)->next = m;
+        m->prev = *last;
+    } else {
+        obj->child = m;
+    }
+    *last = m;
+    obj->child->prev = m;
+    return true;
+}
+
+static cJSON *tree_last(cJSON *obj)
+{
+    return obj->child ? obj->child->prev : NULL;
+}
+
+/* The tree of a single call's stored event, from the body's tree (pass 1): build_event's edits
+ * of the bytes made to the tree (writeKey and, for a typed path, type dropped; type, messageId,
+ * receivedAt and context.ip added in the same order), so plan_check sees what is stored.
+ * Requires keys without escapes (build_event matches raw bytes). NULL when out of memory. */
+static cJSON *tree_single(ingest *ig, const ingest_request *rq, cJSON *ev, const char *type,
+                          const built *bt)
+{
+    tree_in t = {.ar = ig->ar};
+    cJSON *last = NULL;
+    bool has_mid = false, has_rat = false, has_ctx = false;
+    cJSON *m = ev->child;
+    ev->child = NULL;
+    for (cJSON *next; m; m = next) {
+        next = m->next;
+        const char *k = m->string;
+        if (!strcmp(k, "writeKey") || (type && !strcmp(k, "type"))) continue;
+        if (!strcmp(k, "context")) {
+            has_ctx = true;
+            if (cJSON_IsObject(m) && rq->client_ip && !cJSON_GetObjectItemCaseSensitive(m, "ip")) {
+                cJSON *cl = tree_last(m);
+                if (!tree_add_str(&t, m, &cl, "ip", (char *)rq->client_ip)) return NULL;
+            }
+        }
+        has_mid |= !strcmp(k, "messageId");
+        has_rat |= !strcmp(k, "receivedAt");
+        m->next = NULL;
+        m->prev = last;
+        if (last)
+            last->next = m;
+        else
+            ev->child = m;
+        last = m;
+        ev->child->prev = m;
+    }
+    if (type && !tree_add_str(&t, ev, &last, "type", (char *)type)) return NULL;
+    if (!has_mid) {
+        char *id = arena_alloc(ig->ar, bt->mid_len + 1);
+        if (!id) return NULL;
+        memcpy(id, ig->out.p + bt->mid_off, bt->mid_len);
+        id[bt->mid_len] = 0;
+        if (!tree_add_str(&t, ev, &last, "messageId", id)) return NULL;
+    }
+    if (!has_rat && rq->received_at &&
+        !tree_add_str(&t, ev, &last, "receivedAt", (char *)rq->received_at))
+        return NULL;
+    if (!has_ctx) {
+        cJSON *c = tree_node(&t);
+        if (!c) return NULL;
+        c->type = cJSON_Object;
+        c->string = (char *)"context";
+        cJSON *cl = NULL;
+        if (rq->client_ip && !tree_add_str(&t, c, &cl, "ip", (char *)rq->client_ip)) return NULL;
+        c->prev = last;
+        if (last)
+            last->next = c;
+        else
+            ev->child = c;
+        ev->child->prev = c;
+    }
+    return ev;
+}
+
+/* Builds, checks and records one event. index < 0 for single calls; body_tree: the tree pass 1
+ * built of a single call's body (in the arena), or NULL. */
 static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice item,
-                    const batch_shared *bs, const char *type, long index, ingest_result *res)
+                    const batch_shared *bs, const char *type, long index, cJSON *body_tree,
+                    ingest_result *res)
 {
     if (item.n > ig->lim.max_event_bytes) {
         if (index >= 0)
@@ -1276,10 +1438,15 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
     if (ig->out.oom) return SL_ENOMEM;
     size_t len = ig->out.n - start;
 
-    arena_reset(ig->ar);
     arena *prev = arena_set_current(ig->ar);
     int rc = 0;
-    cJSON *ev = tree_build(ig->ar, ig->out.p + start, len);
+    cJSON *ev = body_tree ? tree_single(ig, rq, body_tree, type, &bt) : NULL;
+    if (ev) {
+        res->nfused++;
+    } else {
+        arena_reset(ig->ar);
+        ev = tree_build(ig->ar, ig->out.p + start, len);
+    }
     if (!ev) {
         arena_reset(ig->ar);
         ev = cJSON_ParseWithLength(ig->out.p + start, len);
@@ -1458,6 +1625,22 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
         return 0;
     }
     jscan j = {.s = rq->body, .n = rq->len, .max_depth = ig->lim.max_depth, .ig = ig};
+    /* A body that may be one event (not /v1/batch, within max-event-bytes) becomes its cJSON
+     * tree during pass 1: a copy of the body in the arena, at the same offsets, holds the
+     * decoded strings. do_event then edits that tree as build_event edits the bytes, instead of
+     * parsing the stored event a second time. */
+    tree_in bt_in = {0};
+    cJSON *body_tree = NULL;
+    arena_reset(ig->ar);
+    if (rq->call != INGEST_BATCH && rq->len <= ig->lim.max_event_bytes) {
+        bt_in = (tree_in){.s = arena_alloc(ig->ar, rq->len + 1), .n = rq->len, .ar = ig->ar};
+        if (bt_in.s) {
+            memcpy(bt_in.s, rq->body, rq->len);
+            bt_in.s[rq->len] = 0;
+            body_tree = tree_node(&bt_in);
+            if (body_tree) j.t = &bt_in;
+        }
+    }
     if (++ig->kt_gen == 0) { /* generations wrapped: clear the table for real */
         if (ig->kt) memset(ig->kt, 0, ig->kt_cap * sizeof *ig->kt);
         ig->kt_gen = 1;
@@ -1471,7 +1654,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     ig->spans_ok = true;
     ig->sbody = rq->body;
     ig->sbody_n = rq->len;
-    if (js_value(&j, 0) == 0) {
+    if (js_value(&j, 0, body_tree) == 0) {
         js_ws(&j);
         if (j.i != j.n) js_fail(&j, "unexpected data after the JSON value");
     }
@@ -1520,7 +1703,9 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     int rc = 0;
     if (!is_batch) {
         const char *type = rq->call == INGEST_ANY ? NULL : ingest_call_name(rq->call);
-        rc = do_event(ig, p, rq, body, NULL, type, -1, res);
+        /* Keys with escapes: build_event compares raw key bytes, so the edit could differ. */
+        if (!body_tree || j.tree_failed || j.key_esc) body_tree = NULL;
+        rc = do_event(ig, p, rq, body, NULL, type, -1, body_tree, res);
     } else {
         if (!batch.p || batch.p[0] != '[') {
             set_error(res, 400, NULL, "\"batch\" must be an array of events");
@@ -1547,7 +1732,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
                 set_error(res, 400, NULL, "batch[%ld] is not a JSON object", idx);
                 break;
             }
-            rc = do_event(ig, p, rq, item, &bs, NULL, idx, res);
+            rc = do_event(ig, p, rq, item, &bs, NULL, idx, NULL, res);
             idx++;
         }
     }

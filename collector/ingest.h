@@ -68,6 +68,7 @@ typedef struct {
     const sink_entry *entries;
     size_t nentries;
     size_t nevents, nvalid, ninvalid;
+    size_t nfused; /* events checked on the tree pass 1 built (no second parse of their bytes) */
     uint32_t kinds[SL_KIND__COUNT]; /* violations by kind, warnings included */
     const char *write_key;          /* top-level "writeKey" string contents (raw), or NULL */
     size_t write_key_len;

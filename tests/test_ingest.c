@@ -61,6 +61,123 @@ static const char *str_at(const cJSON *o, const char *a, const char *b)
     return cJSON_IsString(x) ? x->valuestring : NULL;
 }
 
+/* ---- the tree plan_check sees is the event that is stored ------------------------------------ */
+
+/* A single call's event is checked on the tree pass 1 built of the body, edited as the stored
+ * bytes are (ingest.c: tree_single). Whatever the body, that tree must print exactly as the
+ * stored bytes parsed afresh do. */
+typedef struct {
+    int calls, same;
+} tree_cmp;
+
+static void on_event_cmp(void *ud, const cJSON *ev, const vio_list *vl, const char *vj,
+                         const char *json, size_t len)
+{
+    (void)vl, (void)vj;
+    tree_cmp *c = ud;
+    c->calls++;
+    cJSON *stored = cJSON_ParseWithLength(json, len);
+    char *a = cJSON_PrintUnformatted(ev), *b = stored ? cJSON_PrintUnformatted(stored) : NULL;
+    if (a && b && !strcmp(a, b))
+        c->same++;
+    else
+        fprintf(stderr, "  checked %s\n  stored  %s\n", a ? a : "?", b ? b : "?");
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(stored);
+}
+
+/* Runs body as call with on_event_cmp; returns how many events used pass 1's tree. */
+static size_t run_cmp(ingest *ig, const plan *p, ingest_call call, const char *body, const char *ip,
+                      tree_cmp *c)
+{
+    ingest_request rq = {.call = call,
+                         .body = body,
+                         .len = strlen(body),
+                         .client_ip = ip,
+                         .received_at = "2024-01-01T00:00:00.000Z",
+                         .on_event = on_event_cmp,
+                         .on_event_ud = c};
+    ingest_result r;
+    CHECK_INT(ingest_run(ig, p, &rq, &r), 0);
+    return r.nfused;
+}
+
+static void test_fused_tree(void)
+{
+    ingest_limits lim = {.max_event_bytes = 32768,
+                         .max_batch_bytes = 500000,
+                         .max_batch_events = 100,
+                         .max_depth = 64};
+    ingest *ig = ingest_new(&lim);
+    CHECK(ig != NULL);
+    if (!ig) return;
+    plan *p = NULL;
+    sl_diags d;
+    sl_diags_init(&d, "specs/ecommerce.yaml");
+    CHECK_INT(plan_load_file("specs/ecommerce.yaml", false, &p, &d), 0);
+    sl_diags_cleanup(&d);
+    if (!p) return;
+    static const char *const bodies[] = {
+        "{\"userId\":\"u\",\"event\":\"Order Completed\",\"properties\":{\"total\":1}}",
+        "{\"type\":\"identify\",\"writeKey\":\"wk\",\"userId\":\"u\",\"event\":\"E\"}",
+        "{\"messageId\":\"m-1\",\"receivedAt\":\"2020-01-01T00:00:00Z\",\"userId\":7}",
+        "{\"context\":{},\"userId\":\"u\"}",
+        "{\"context\":{\"ip\":\"10.0.0.1\",\"locale\":\"de\"},\"anonymousId\":\"a\"}",
+        "{\"context\":5,\"anonymousId\":\"a\",\"integrations\":{\"All\":false}}",
+        "{\"context\":{\"page\":{\"url\":\"https://x.example/a?b=c\"}},\"userId\":\"u\"}",
+        " { \"userId\" : \"u\" , \"properties\" : { \"a\" : [ 1 , -2.5 , 1e3 , 0.1 ] } } ",
+        "{\"userId\":\"\\u00e9t\\u00e9 \\\"q\\\" \\\\ \\n\\ud83c\\udf89\",\"event\":\"\xc3\xa9\"}",
+        "{\"userId\":\"u\",\"properties\":{\"n\":12345678901234567890,\"m\":-0,"
+        "\"x\":1.7976931348623157e308,\"t\":true,\"f\":false,\"z\":null,\"e\":{},\"l\":[]}}",
+        "{\"userId\":\"u\",\"properties\":{\"deep\":[[[[[{\"a\":[{}]}]]]]]}}",
+        "{}",
+        "{\"type\":\"track\"}",
+        /* a number longer than cJSON's 63-character buffer: pass 1's tree gives up */
+        "{\"userId\":\"u\",\"properties\":{\"n\":"
+        "1.00000000000000000000000000000000000000000000000000000000000000001}}",
+        /* an escaped key: build_event matches raw key bytes, so pass 1's tree is not used */
+        "{\"user\\u0049d\":\"u\",\"writ\\u0065Key\":\"k\"}",
+    };
+    static const ingest_call calls[] = {INGEST_TRACK, INGEST_IDENTIFY, INGEST_PAGE, INGEST_ANY};
+    tree_cmp c = {0};
+    size_t fused = 0, runs = 0;
+    for (size_t b = 0; b < sizeof bodies / sizeof bodies[0]; b++)
+        for (size_t k = 0; k < sizeof calls / sizeof calls[0]; k++)
+            for (int ip = 0; ip < 2; ip++) {
+                fused += run_cmp(ig, p, calls[k], bodies[b], ip ? "192.0.2.7" : NULL, &c);
+                runs++;
+            }
+    CHECK_INT(c.calls, (int)runs);
+    CHECK_INT(c.same, c.calls);
+    CHECK_INT(fused, runs - 2 * 4 * 2); /* all but the last two bodies */
+
+    /* the plan's example events, valid and invalid, on every single-call path */
+    static const char *const files[] = {"specs/examples/ecommerce/valid.ndjson",
+                                        "specs/examples/ecommerce/invalid.ndjson"};
+    int lines = 0;
+    size_t efused = 0;
+    tree_cmp e = {0};
+    for (size_t f = 0; f < 2; f++) {
+        FILE *fp = fopen(files[f], "r");
+        CHECK(fp != NULL);
+        char line[8192];
+        while (fp && fgets(line, sizeof line, fp)) {
+            if (line[0] != '{') continue;
+            lines++;
+            efused += run_cmp(ig, p, INGEST_ANY, line, "192.0.2.7", &e);
+        }
+        if (fp) fclose(fp);
+    }
+    CHECK(lines > 90);
+    /* every line is one event, but for invalid.ndjson's last: a raw control character, a 400 */
+    CHECK_INT(e.calls, lines - 1);
+    CHECK_INT(e.same, e.calls);
+    CHECK_INT(efused, (size_t)e.calls);
+    plan_release(p);
+    ingest_free(ig);
+}
+
 int main(void)
 {
     arena_cjson_install();
@@ -398,6 +515,8 @@ int main(void)
         }
         plan_release(ps);
     }
+
+    test_fused_tree();
 
     plan_release(p);
     plan_release(pf);
