@@ -1354,6 +1354,33 @@ static cJSON *tree_last(cJSON *obj)
     return obj->child ? obj->child->prev : NULL;
 }
 
+/* The top-level members build_event treats specially (one byte decides most keys). */
+enum { MK_OTHER, MK_WRITE_KEY, MK_TYPE, MK_CONTEXT, MK_MESSAGE_ID, MK_RECEIVED_AT };
+static int member_kind(const char *k)
+{
+    switch (k[0]) {
+    case 'w':
+        return strcmp(k, "writeKey") ? MK_OTHER : MK_WRITE_KEY;
+    case 't':
+        return strcmp(k, "type") ? MK_OTHER : MK_TYPE;
+    case 'c':
+        return strcmp(k, "context") ? MK_OTHER : MK_CONTEXT;
+    case 'm':
+        return strcmp(k, "messageId") ? MK_OTHER : MK_MESSAGE_ID;
+    case 'r':
+        return strcmp(k, "receivedAt") ? MK_OTHER : MK_RECEIVED_AT;
+    default:
+        return MK_OTHER;
+    }
+}
+
+static bool has_ip(const cJSON *obj)
+{
+    for (const cJSON *m = obj->child; m; m = m->next)
+        if (m->string[0] == 'i' && m->string[1] == 'p' && !m->string[2]) return true;
+    return false;
+}
+
 /* The tree of a single call's stored event, from the body's tree (pass 1): build_event's edits
  * of the bytes made to the tree (writeKey and, for a typed path, type dropped; type, messageId,
  * receivedAt and context.ip added in the same order), so plan_check sees what is stored.
@@ -1368,17 +1395,28 @@ static cJSON *tree_single(ingest *ig, const ingest_request *rq, cJSON *ev, const
     ev->child = NULL;
     for (cJSON *next; m; m = next) {
         next = m->next;
-        const char *k = m->string;
-        if (!strcmp(k, "writeKey") || (type && !strcmp(k, "type"))) continue;
-        if (!strcmp(k, "context")) {
+        switch (member_kind(m->string)) {
+        case MK_WRITE_KEY:
+            continue;
+        case MK_TYPE:
+            if (type) continue;
+            break;
+        case MK_CONTEXT:
             has_ctx = true;
-            if (cJSON_IsObject(m) && rq->client_ip && !cJSON_GetObjectItemCaseSensitive(m, "ip")) {
+            if (cJSON_IsObject(m) && rq->client_ip && !has_ip(m)) {
                 cJSON *cl = tree_last(m);
                 if (!tree_add_str(&t, m, &cl, "ip", (char *)rq->client_ip)) return NULL;
             }
+            break;
+        case MK_MESSAGE_ID:
+            has_mid = true;
+            break;
+        case MK_RECEIVED_AT:
+            has_rat = true;
+            break;
+        default:
+            break;
         }
-        has_mid |= !strcmp(k, "messageId");
-        has_rat |= !strcmp(k, "receivedAt");
         m->next = NULL;
         m->prev = last;
         if (last)
