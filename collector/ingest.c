@@ -4,8 +4,9 @@
  * syntax error as line/column/byte, and records where every object and array ends (the span
  * table); (2) non-validating member iteration over the now known-good bytes, which splices each
  * event into the output buffer member by member and jumps over nested values through the span
- * table, so no byte of the body is scanned twice by pass 2 (strings excepted: memchr to the
- * closing quote). Each finished event becomes a cJSON tree once, in a per-worker arena, for
+ * table and walks each object's members through the member table pass 1 also records (key,
+ * value and end offsets, linked per object), so no byte of the body is scanned twice by pass 2
+ * (array items and tables given up on allocation failure excepted: they are scanned). Each finished event becomes a cJSON tree once, in a per-worker arena, for
  * plan_check: a single call's body is built into its tree by pass 1 itself, as it scans, and
  * that tree is then edited as build_event edits the bytes (tree_single; the test checks that it
  * always prints as the stored event does); a batch's events are built from their stored bytes
@@ -58,7 +59,16 @@ typedef struct {
  * so pass 2 jumps over any container in O(log n) instead of re-scanning its bytes. */
 typedef struct {
     size_t start, end; /* body offsets: the opening byte, one past the closing byte */
+    uint32_t m0;       /* an object's first member in the member table (0: none, or an array) */
 } span;
+
+/* One object member of the body, recorded by pass 1, so pass 2 walks an object's members
+ * through the table (mrec.next) instead of scanning their bytes. Offsets into the body. */
+typedef struct {
+    uint32_t ks, ke; /* the key's quotes: the opening one, one past the closing one */
+    uint32_t vs, ve; /* the value: its first byte, one past its end */
+    uint32_t next;   /* the object's next member (0: none; slot 0 is never used) */
+} mrec;
 
 struct ingest {
     ingest_limits lim;
@@ -71,7 +81,10 @@ struct ingest {
     sl_buf keydec; /* decoded keys that had escapes */
     span *spans;   /* this body's containers, sorted by start (pass 1 pushes them in that order) */
     size_t nspans, capspans, span_hint;
-    bool spans_ok;     /* false after an allocation failure: pass 2 then scans instead */
+    bool spans_ok; /* false after an allocation failure: pass 2 then scans instead */
+    mrec *mems;    /* this body's object members (slot 0 unused) */
+    size_t nmems, capmems;
+    bool mems_ok;      /* false after an allocation failure or for a body past 4 GB: pass 2 scans */
     const char *sbody; /* the body the spans describe */
     size_t sbody_n;
     plan_ctx *pctx;
@@ -128,6 +141,7 @@ void ingest_free(ingest *ig)
     free(ig->ks);
     sl_buf_free(&ig->keydec);
     free(ig->spans);
+    free(ig->mems);
     free(ig->refs);
     free(ig->entries);
     if (ig->zs_init) inflateEnd(&ig->zs);
@@ -693,13 +707,37 @@ static size_t span_open(ingest *ig, size_t at)
         ig->spans = ns;
         ig->capspans = cap;
     }
-    ig->spans[ig->nspans] = (span){at, 0};
+    ig->spans[ig->nspans] = (span){at, 0, 0};
     return ig->nspans++;
 }
 
 static void span_close(ingest *ig, size_t slot, size_t end)
 {
     if (slot != SIZE_MAX && ig->spans_ok) ig->spans[slot].end = end;
+}
+
+/* Records a member of the object in span slot sp whose previous member is prev (0: the first);
+ * returns its table slot, or 0 when not recorded (then the table is given up for this body). */
+static uint32_t mem_open(ingest *ig, size_t sp, uint32_t prev, size_t ks, size_t ke, size_t vs)
+{
+    if (!ig->mems_ok || sp == SIZE_MAX || !ig->spans_ok) return 0;
+    if (ig->nmems >= ig->capmems) {
+        size_t cap = ig->capmems ? ig->capmems * 2 : 256;
+        mrec *nm = cap < UINT32_MAX ? realloc(ig->mems, cap * sizeof *nm) : NULL;
+        if (!nm) {
+            ig->mems_ok = false;
+            return 0;
+        }
+        ig->mems = nm;
+        ig->capmems = cap;
+    }
+    uint32_t k = (uint32_t)ig->nmems++;
+    ig->mems[k] = (mrec){(uint32_t)ks, (uint32_t)ke, (uint32_t)vs, 0, 0};
+    if (prev)
+        ig->mems[prev].next = k;
+    else
+        ig->spans[sp].m0 = k;
+    return k;
 }
 
 /* Gives up building the tree (an allocation failed, or cJSON would read the text differently):
@@ -740,6 +778,7 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
         size_t kbase = j->ig->ks_n; /* this object's keys start here */
         size_t sp = span_open(j->ig, j->i);
         cJSON *head = NULL, *last = NULL;
+        uint32_t mslot = 0; /* this object's last member in the member table */
         if (x) {
             x->type = c == '{' ? cJSON_Object : cJSON_Array;
             if (depth >= TREE_MAX_DEPTH) x = tree_quit(j);
@@ -766,13 +805,17 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
                 if (js_string(j) || js_key_unique(j, ks, j->i, obj, kbase)) return -1;
                 j->key_esc |= j->esc;
                 if (m) m->string = tree_str(j, ks);
+                size_t ke = j->i;
                 pe->k = j->s + ks + 1;
-                pe->kn = j->i - ks - 2;
+                pe->kn = ke - ks - 2;
                 js_ws(j);
                 if (j->i >= j->n || j->s[j->i] != ':') return js_fail(j, "expected ':'");
                 j->i++;
+                js_ws(j);
+                mslot = mem_open(j->ig, sp, mslot, ks, ke, j->i);
             }
             if (js_value(j, depth + 1, m)) return -1;
+            if (mslot) j->ig->mems[mslot].ve = (uint32_t)j->i;
             if (m && j->t) {
                 if (last) {
                     last->next = m;
@@ -881,7 +924,9 @@ typedef struct {
 typedef struct {
     const char *s;
     size_t n, i;
-    ingest *ig; /* its span table skips containers */
+    ingest *ig;  /* its span table skips containers */
+    uint32_t m;  /* with_m: the next member in the member table (0: no more) */
+    bool with_m; /* an object pass 1 recorded: members come from the table */
 } iter;
 
 typedef struct {
@@ -890,21 +935,12 @@ typedef struct {
     slice val;
 } member;
 
-/* v: an object or array value slice of the body pass 1 scanned. */
-static void it_init(iter *it, ingest *ig, slice v)
+/* The span table slot of the container opening at p (with its end recorded), or SIZE_MAX when
+ * p is not one pass 1 recorded. Lookups mostly walk forward: try the slot after the last hit
+ * first, then binary search. */
+static size_t span_find(ingest *ig, const char *p)
 {
-    it->s = v.p;
-    it->n = v.n;
-    it->i = 1;
-    it->ig = ig;
-}
-
-/* The end (one past the closing byte) of the container opening at p, from pass 1's span table,
- * or NULL when p is not one it recorded. Lookups mostly walk forward: try the slot after the last
- * hit first, then binary search. */
-static const char *span_end(ingest *ig, const char *p)
-{
-    if (!ig->spans_ok || p < ig->sbody || p >= ig->sbody + ig->sbody_n) return NULL;
+    if (!ig->spans_ok || p < ig->sbody || p >= ig->sbody + ig->sbody_n) return SIZE_MAX;
     size_t off = (size_t)(p - ig->sbody), k = ig->span_hint + 1;
     if (k >= ig->nspans || ig->spans[k].start != off) {
         size_t lo = 0, hi = ig->nspans;
@@ -915,11 +951,35 @@ static const char *span_end(ingest *ig, const char *p)
             else
                 hi = mid;
         }
-        if (lo >= ig->nspans || ig->spans[lo].start != off) return NULL;
+        if (lo >= ig->nspans || ig->spans[lo].start != off) return SIZE_MAX;
         k = lo;
     }
     ig->span_hint = k;
-    return ig->spans[k].end ? ig->sbody + ig->spans[k].end : NULL;
+    return ig->spans[k].end ? k : SIZE_MAX;
+}
+
+/* The end (one past the closing byte) of the container opening at p, or NULL (see span_find). */
+static const char *span_end(ingest *ig, const char *p)
+{
+    size_t k = span_find(ig, p);
+    return k == SIZE_MAX ? NULL : ig->sbody + ig->spans[k].end;
+}
+
+/* v: an object or array value slice of the body pass 1 scanned. */
+static void it_init(iter *it, ingest *ig, slice v)
+{
+    it->s = v.p;
+    it->n = v.n;
+    it->i = 1;
+    it->ig = ig;
+    it->with_m = false;
+    if (ig->mems_ok && v.n && v.p[0] == '{') {
+        size_t k = span_find(ig, v.p);
+        if (k != SIZE_MAX && ig->sbody + ig->spans[k].end == v.p + v.n) {
+            it->with_m = true;
+            it->m = ig->spans[k].m0;
+        }
+    }
 }
 
 /* Like sk_value, for a value inside the iterated slice. */
@@ -935,6 +995,19 @@ static size_t it_skip(const iter *it, size_t i)
 
 static bool it_next_member(iter *it, member *m)
 {
+    if (it->with_m) {
+        if (!it->m) return false;
+        const mrec *r = &it->ig->mems[it->m];
+        const char *b = it->ig->sbody;
+        m->key.p = b + r->ks + 1;
+        m->key.n = r->ke - r->ks - 2;
+        m->val.p = b + r->vs;
+        m->val.n = r->ve - r->vs;
+        m->raw.p = b + r->ks;
+        m->raw.n = r->ve - r->ks;
+        it->m = r->next;
+        return true;
+    }
     size_t i = sk_ws(it->s, it->n, it->i);
     if (i < it->n && it->s[i] == ',') i = sk_ws(it->s, it->n, i + 1);
     if (i >= it->n || it->s[i] != '"') return false;
@@ -1690,6 +1763,8 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     ig->nspans = 0;
     ig->span_hint = 0;
     ig->spans_ok = true;
+    ig->nmems = 1; /* slot 0 means "none" */
+    ig->mems_ok = rq->len < UINT32_MAX;
     ig->sbody = rq->body;
     ig->sbody_n = rq->len;
     if (js_value(&j, 0, body_tree) == 0) {
