@@ -6,11 +6,15 @@
  * event into the output buffer member by member and jumps over nested values through the span
  * table and walks each object's members through the member table pass 1 also records (key,
  * value and end offsets, linked per object), so no byte of the body is scanned twice by pass 2
- * (array items and tables given up on allocation failure excepted: they are scanned). Each finished event becomes a cJSON tree once, in a per-worker arena, for
- * plan_check: a single call's body is built into its tree by pass 1 itself, as it scans, and
- * that tree is then edited as build_event edits the bytes (tree_single; the test checks that it
- * always prints as the stored event does); a batch's events are built from their stored bytes
- * (tree_build), as is any event pass 1's tree does not fit (cJSON_Parse as the last fallback). */
+ * (array items and tables given up on allocation failure excepted: they are scanned).
+ * Each finished event becomes a cJSON tree once, in a per-worker arena, for plan_check: pass 1
+ * builds the body's tree as it scans (bodies up to INGEST_FUSED_MAX, with a node budget), and
+ * do_event edits each event's part of it as build_event edits the bytes (tree_event: writeKey and
+ * a typed path's type dropped, the batch's context and integrations merged in, type, messageId,
+ * receivedAt and context.ip added); test_ingest checks that the checked tree always prints as the
+ * stored event does. Events pass 1's tree does not cover (escaped keys, numbers past cJSON's 63
+ * characters, nesting past 1000, the budget spent) are built from their stored bytes
+ * (tree_build; cJSON_Parse as the last fallback). */
 #include "ingest.h"
 
 #include <limits.h>
@@ -236,14 +240,20 @@ typedef struct tree_in {
     int depth;
     cJSON *pool; /* nodes are carved from arena blocks of TREE_POOL */
     size_t pool_n;
+    size_t budget; /* nodes that may still be carved (0 = no limit) */
 } tree_in;
 
 #define TREE_POOL 32
-#define TREE_MAX_DEPTH 1000 /* cJSON's CJSON_NESTING_LIMIT */
+#define TREE_MAX_DEPTH 1000         /* cJSON's CJSON_NESTING_LIMIT */
+#define INGEST_FUSED_MAX (1u << 20) /* bodies up to this size get their tree from pass 1 */
 
 static cJSON *tree_node(tree_in *t)
 {
     if (!t->pool_n) {
+        if (t->budget) {
+            if (t->budget <= TREE_POOL) return NULL;
+            t->budget -= TREE_POOL;
+        }
         t->pool = arena_alloc(t->ar, TREE_POOL * sizeof *t->pool);
         if (!t->pool) return NULL;
         t->pool_n = TREE_POOL;
@@ -1229,7 +1239,7 @@ static cJSON *tree_build(arena *ar, const char *s, size_t n)
     if (!copy) return NULL;
     memcpy(copy, s, n);
     copy[n] = 0;
-    tree_in t = {copy, n, 0, ar, 0, NULL, 0};
+    tree_in t = {.s = copy, .n = n, .ar = ar};
     cJSON *x = tree_node(&t);
     if (!x || !tree_value(&t, x)) return NULL;
     tree_ws(&t);
@@ -1428,7 +1438,15 @@ static cJSON *tree_last(cJSON *obj)
 }
 
 /* The top-level members build_event treats specially (one byte decides most keys). */
-enum { MK_OTHER, MK_WRITE_KEY, MK_TYPE, MK_CONTEXT, MK_MESSAGE_ID, MK_RECEIVED_AT };
+enum {
+    MK_OTHER,
+    MK_WRITE_KEY,
+    MK_TYPE,
+    MK_CONTEXT,
+    MK_INTEGRATIONS,
+    MK_MESSAGE_ID,
+    MK_RECEIVED_AT
+};
 static int member_kind(const char *k)
 {
     switch (k[0]) {
@@ -1438,6 +1456,8 @@ static int member_kind(const char *k)
         return strcmp(k, "type") ? MK_OTHER : MK_TYPE;
     case 'c':
         return strcmp(k, "context") ? MK_OTHER : MK_CONTEXT;
+    case 'i':
+        return strcmp(k, "integrations") ? MK_OTHER : MK_INTEGRATIONS;
     case 'm':
         return strcmp(k, "messageId") ? MK_OTHER : MK_MESSAGE_ID;
     case 'r':
@@ -1454,16 +1474,66 @@ static bool has_ip(const cJSON *obj)
     return false;
 }
 
-/* The tree of a single call's stored event, from the body's tree (pass 1): build_event's edits
- * of the bytes made to the tree (writeKey and, for a typed path, type dropped; type, messageId,
- * receivedAt and context.ip added in the same order), so plan_check sees what is stored.
- * Requires keys without escapes (build_event matches raw bytes). NULL when out of memory. */
-static cJSON *tree_single(ingest *ig, const ingest_request *rq, cJSON *ev, const char *type,
-                          const built *bt)
+/* Trees pass 1 built of a body: the batch-level context and integrations (objects, or NULL),
+ * and whether the arena holds them (then it is not reset per event). */
+typedef struct {
+    cJSON *ctx, *integ;
+    bool active;
+} fused;
+
+/* Links m (a new or detached node) after *last in obj's children. */
+static void tree_link(cJSON *obj, cJSON **last, cJSON *m)
+{
+    m->next = NULL;
+    m->prev = *last;
+    if (*last)
+        (*last)->next = m;
+    else
+        obj->child = m;
+    *last = m;
+    obj->child->prev = m;
+}
+
+/* emit_merged on trees: obj's members, then a copy of each member of shared (an object or NULL)
+ * obj lacks (the copy shares the member's value: trees are only read from here on), then, when
+ * ip is given and neither had one, "ip". */
+static bool tree_merge(tree_in *t, cJSON *obj, const cJSON *shared, const char *ip)
+{
+    cJSON *last = tree_last(obj);
+    bool ip_seen = ip && has_ip(obj);
+    if (shared) {
+        const cJSON *own_end = last; /* obj's own members end here (NULL: none); copies follow */
+        for (const cJSON *m = shared->child; m; m = m->next) {
+            bool dup = false;
+            for (const cJSON *o = own_end ? obj->child : NULL; o; o = o == own_end ? NULL : o->next)
+                if (o->string[0] == m->string[0] && !strcmp(o->string, m->string)) {
+                    dup = true;
+                    break;
+                }
+            if (dup) continue;
+            cJSON *c = tree_node(t);
+            if (!c) return false;
+            *c = *m;
+            tree_link(obj, &last, c);
+            ip_seen |= ip && m->string[0] == 'i' && m->string[1] == 'p' && !m->string[2];
+        }
+    }
+    if (ip && !ip_seen && !tree_add_str(t, obj, &last, "ip", (char *)ip)) return false;
+    return true;
+}
+
+/* The tree of a stored event, from the tree pass 1 built of its body (ev): build_event's edits of
+ * the bytes made to the tree (writeKey and, for a typed path, type dropped; the batch's context
+ * and integrations merged in; type, messageId, receivedAt and context.ip added, in the same
+ * order), so plan_check sees what is stored. Requires keys without escapes (build_event matches
+ * raw bytes). fu: the batch's trees (NULL for a single call). NULL when out of memory. */
+static cJSON *tree_event(ingest *ig, const ingest_request *rq, cJSON *ev, const char *type,
+                         const fused *fu, const built *bt)
 {
     tree_in t = {.ar = ig->ar};
+    const cJSON *sctx = fu ? fu->ctx : NULL, *sinteg = fu ? fu->integ : NULL;
     cJSON *last = NULL;
-    bool has_mid = false, has_rat = false, has_ctx = false;
+    bool has_mid = false, has_rat = false, has_ctx = false, has_integ = false;
     cJSON *m = ev->child;
     ev->child = NULL;
     for (cJSON *next; m; m = next) {
@@ -1476,10 +1546,11 @@ static cJSON *tree_single(ingest *ig, const ingest_request *rq, cJSON *ev, const
             break;
         case MK_CONTEXT:
             has_ctx = true;
-            if (cJSON_IsObject(m) && rq->client_ip && !has_ip(m)) {
-                cJSON *cl = tree_last(m);
-                if (!tree_add_str(&t, m, &cl, "ip", (char *)rq->client_ip)) return NULL;
-            }
+            if (cJSON_IsObject(m) && !tree_merge(&t, m, sctx, rq->client_ip)) return NULL;
+            break;
+        case MK_INTEGRATIONS:
+            has_integ = true;
+            if (sinteg && cJSON_IsObject(m) && !tree_merge(&t, m, sinteg, NULL)) return NULL;
             break;
         case MK_MESSAGE_ID:
             has_mid = true;
@@ -1490,14 +1561,7 @@ static cJSON *tree_single(ingest *ig, const ingest_request *rq, cJSON *ev, const
         default:
             break;
         }
-        m->next = NULL;
-        m->prev = last;
-        if (last)
-            last->next = m;
-        else
-            ev->child = m;
-        last = m;
-        ev->child->prev = m;
+        tree_link(ev, &last, m);
     }
     if (type && !tree_add_str(&t, ev, &last, "type", (char *)type)) return NULL;
     if (!has_mid) {
@@ -1515,23 +1579,25 @@ static cJSON *tree_single(ingest *ig, const ingest_request *rq, cJSON *ev, const
         if (!c) return NULL;
         c->type = cJSON_Object;
         c->string = (char *)"context";
-        cJSON *cl = NULL;
-        if (rq->client_ip && !tree_add_str(&t, c, &cl, "ip", (char *)rq->client_ip)) return NULL;
-        c->prev = last;
-        if (last)
-            last->next = c;
-        else
-            ev->child = c;
-        ev->child->prev = c;
+        if (!tree_merge(&t, c, sctx, rq->client_ip)) return NULL;
+        tree_link(ev, &last, c);
+    }
+    if (!has_integ && sinteg) {
+        cJSON *c = tree_node(&t);
+        if (!c) return NULL;
+        *c = *sinteg;
+        c->string = (char *)"integrations";
+        tree_link(ev, &last, c);
     }
     return ev;
 }
 
-/* Builds, checks and records one event. index < 0 for single calls; body_tree: the tree pass 1
- * built of a single call's body (in the arena), or NULL. */
+/* Builds, checks and records one event. index < 0 for single calls. item_tree: the tree pass 1
+ * built of item (in the arena), or NULL; fu: the body's other trees (fu->active: the arena holds
+ * them, so it is not reset here). */
 static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice item,
-                    const batch_shared *bs, const char *type, long index, cJSON *body_tree,
-                    ingest_result *res)
+                    const batch_shared *bs, const char *type, long index, cJSON *item_tree,
+                    const fused *fu, ingest_result *res)
 {
     if (item.n > ig->lim.max_event_bytes) {
         if (index >= 0)
@@ -1551,15 +1617,15 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
 
     arena *prev = arena_set_current(ig->ar);
     int rc = 0;
-    cJSON *ev = body_tree ? tree_single(ig, rq, body_tree, type, &bt) : NULL;
+    cJSON *ev = item_tree ? tree_event(ig, rq, item_tree, type, bs ? fu : NULL, &bt) : NULL;
     if (ev) {
         res->nfused++;
     } else {
-        arena_reset(ig->ar);
+        if (!fu->active) arena_reset(ig->ar);
         ev = tree_build(ig->ar, ig->out.p + start, len);
     }
     if (!ev) {
-        arena_reset(ig->ar);
+        if (!fu->active) arena_reset(ig->ar);
         ev = cJSON_ParseWithLength(ig->out.p + start, len);
     }
     if (!ev) {
@@ -1650,7 +1716,7 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
 out:
     /* ev lives in the arena: the reset frees it whole (no per-node cJSON_Delete walk). */
     arena_set_current(prev);
-    arena_reset(ig->ar);
+    if (!fu->active) arena_reset(ig->ar);
     return rc;
 }
 
@@ -1736,15 +1802,19 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
         return 0;
     }
     jscan j = {.s = rq->body, .n = rq->len, .max_depth = ig->lim.max_depth, .ig = ig};
-    /* A body that may be one event (not /v1/batch, within max-event-bytes) becomes its cJSON
-     * tree during pass 1: a copy of the body in the arena, at the same offsets, holds the
-     * decoded strings. do_event then edits that tree as build_event edits the bytes, instead of
-     * parsing the stored event a second time. */
+    /* The body becomes its cJSON tree during pass 1: a copy of the body in the arena, at the same
+     * offsets, holds the decoded strings. do_event then edits each event's tree as build_event
+     * edits its bytes, instead of parsing the stored event a second time. Bounded: bodies up to
+     * INGEST_FUSED_MAX, one node per 6 bytes (JSON averages one per 8 to 10; a body denser than
+     * that falls back to parsing each stored event). */
     tree_in bt_in = {0};
     cJSON *body_tree = NULL;
     arena_reset(ig->ar);
-    if (rq->call != INGEST_BATCH && rq->len <= ig->lim.max_event_bytes) {
-        bt_in = (tree_in){.s = arena_alloc(ig->ar, rq->len + 1), .n = rq->len, .ar = ig->ar};
+    if (rq->len <= INGEST_FUSED_MAX) {
+        bt_in = (tree_in){.s = arena_alloc(ig->ar, rq->len + 1),
+                          .n = rq->len,
+                          .ar = ig->ar,
+                          .budget = rq->len / 6 + 2 * TREE_POOL};
         if (bt_in.s) {
             memcpy(bt_in.s, rq->body, rq->len);
             bt_in.s[rq->len] = 0;
@@ -1814,11 +1884,24 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     bool is_batch = rq->call == INGEST_BATCH || (rq->call == INGEST_ANY && batch.p);
     if (rq->dry_run) sl_buf_puts(&ig->report, "\"results\":[");
     int rc = 0;
+    /* Keys with escapes: build_event compares raw key bytes, so the edits could differ. */
+    if (j.tree_failed || j.key_esc) body_tree = NULL;
+    fused fu = {NULL, NULL, body_tree && is_batch};
+    cJSON *items = NULL;
+    if (fu.active) {
+        for (cJSON *x = body_tree->child; x; x = x->next) {
+            int k = member_kind(x->string);
+            if (k == MK_CONTEXT && cJSON_IsObject(x))
+                fu.ctx = x;
+            else if (k == MK_INTEGRATIONS && cJSON_IsObject(x))
+                fu.integ = x;
+            else if (!strcmp(x->string, "batch") && cJSON_IsArray(x))
+                items = x->child;
+        }
+    }
     if (!is_batch) {
         const char *type = rq->call == INGEST_ANY ? NULL : ingest_call_name(rq->call);
-        /* Keys with escapes: build_event compares raw key bytes, so the edit could differ. */
-        if (!body_tree || j.tree_failed || j.key_esc) body_tree = NULL;
-        rc = do_event(ig, p, rq, body, NULL, type, -1, body_tree, res);
+        rc = do_event(ig, p, rq, body, NULL, type, -1, body_tree, &fu, res);
     } else {
         if (!batch.p || batch.p[0] != '[') {
             set_error(res, 400, NULL, "\"batch\" must be an array of events");
@@ -1845,10 +1928,12 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
                 set_error(res, 400, NULL, "batch[%ld] is not a JSON object", idx);
                 break;
             }
-            rc = do_event(ig, p, rq, item, &bs, NULL, idx, NULL, res);
+            rc = do_event(ig, p, rq, item, &bs, NULL, idx, items, &fu, res);
+            if (items) items = items->next;
             idx++;
         }
     }
+    arena_reset(ig->ar); /* pass 1's trees */
     if (rc || res->status) {
         res->nentries = 0;
         return rc;

@@ -63,8 +63,8 @@ static const char *str_at(const cJSON *o, const char *a, const char *b)
 
 /* ---- the tree plan_check sees is the event that is stored ------------------------------------ */
 
-/* A single call's event is checked on the tree pass 1 built of the body, edited as the stored
- * bytes are (ingest.c: tree_single). Whatever the body, that tree must print exactly as the
+/* Events are checked on the tree pass 1 built of the body, edited as their stored
+ * bytes are (ingest.c: tree_event). Whatever the body, that tree must print exactly as the
  * stored bytes parsed afresh do. */
 typedef struct {
     int calls, same;
@@ -151,6 +151,34 @@ static void test_fused_tree(void)
     CHECK_INT(c.calls, (int)runs);
     CHECK_INT(c.same, c.calls);
     CHECK_INT(fused, runs - 2 * 4 * 2); /* all but the last two bodies */
+
+    /* the same bodies as the events of a batch, with and without batch-level context and
+     * integrations to merge in (the last two bodies would make the whole batch fall back) */
+    static const char *const shared[] = {
+        "",
+        ",\"context\":{\"ip\":\"10.1.1.1\",\"library\":{\"name\":\"x\"},\"locale\":\"fr\"}",
+        ",\"context\":{\"locale\":\"de\",\"page\":{\"url\":\"https://s.example/\"}},"
+        "\"integrations\":{\"All\":true,\"X\":{\"a\":[1]}}",
+        ",\"integrations\":{},\"context\":{}",
+        ",\"context\":7,\"integrations\":[1]",
+    };
+    size_t nb = sizeof bodies / sizeof bodies[0];
+    for (size_t sh = 0; sh < sizeof shared / sizeof shared[0]; sh++)
+        for (int ip = 0; ip < 2; ip++)
+            for (int all = 0; all < 2; all++) {
+                char batch[8192];
+                size_t n = (size_t)snprintf(batch, sizeof batch, "{\"batch\":[");
+                size_t upto = all ? nb - 1 : nb - 2; /* all: with the 64-digit number */
+                for (size_t b = 0; b < upto; b++)
+                    n += (size_t)snprintf(batch + n, sizeof batch - n, "%s%s", b ? "," : "",
+                                          bodies[b]);
+                snprintf(batch + n, sizeof batch - n, "]%s}", shared[sh]);
+                tree_cmp bc = {0};
+                size_t bf = run_cmp(ig, p, INGEST_BATCH, batch, ip ? "192.0.2.7" : NULL, &bc);
+                CHECK_INT(bc.calls, (int)upto);
+                CHECK_INT(bc.same, bc.calls);
+                CHECK_INT(bf, all ? 0 : upto);
+            }
 
     /* the plan's example events, valid and invalid, on every single-call path */
     static const char *const files[] = {"specs/examples/ecommerce/valid.ndjson",
