@@ -5,7 +5,8 @@
  * is handled as serve.c does it: Content-Type check, gzip/deflate inflated with a cap, then
  * ingest_run (batch splitting, JSON scanning, event building, plan check) against a small plan.
  * Invariants checked: the inflate buffer never exceeds its cap + 1; every accepted event and every
- * dry-run report is valid JSON; an error always has a message; entries stay within the limits. */
+ * dry-run report is valid JSON; the tree each event was checked on prints as its stored bytes
+ * parse; an error always has a message; entries stay within the limits. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,20 @@ static bool valid_json(const char *p, size_t n)
     return j != NULL;
 }
 
+/* The tree plan_check got (pass 1's, edited as the bytes were) must print as the stored event. */
+static void on_event(void *ud, const cJSON *ev, const vio_list *vl, const char *vj,
+                     const char *json, size_t len)
+{
+    (void)ud, (void)vl, (void)vj;
+    cJSON *stored = cJSON_ParseWithLength(json, len);
+    char *a = cJSON_PrintUnformatted(ev), *b = stored ? cJSON_PrintUnformatted(stored) : NULL;
+    bool same = a && b && !strcmp(a, b);
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(stored);
+    if (!same) fail();
+}
+
 static void on_req(void *ud, const http_request *rq)
 {
     fixture *fx = ud;
@@ -85,7 +100,8 @@ static void on_req(void *ud, const http_request *rq)
                          .len = len,
                          .client_ip = rq->peer_ip,
                          .received_at = "2024-01-01T00:00:00.000Z",
-                         .dry_run = call == INGEST_ANY || (rq->query.n && rq->query.p[0] == 'd')};
+                         .dry_run = call == INGEST_ANY || (rq->query.n && rq->query.p[0] == 'd'),
+                         .on_event = on_event};
     ingest_result res;
     int rc = ingest_run(fx->ig, fx->p, &ir, &res);
     if (rc) return; /* out of memory only */
