@@ -414,9 +414,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         return HPE_USER;
     }
     if (c->blen + len > c->bcap) {
-        size_t cap = c->bcap ? c->bcap : 4096;
-        while (cap < c->blen + len)
+        /* llhttp counts content_length down to what is still to come (of the body, or of the
+         * chunk): a Content-Length body gets its whole size at once, not a copy per doubling. */
+        size_t need = c->blen + len, cap = c->bcap ? c->bcap : 4096;
+        while (cap < need)
             cap *= 2;
+        if (p->content_length <= max && need + p->content_length > cap)
+            cap = need + (size_t)p->content_length;
         if (cap > max) cap = max;
         char *nb = realloc(c->body, cap);
         if (!nb) {
