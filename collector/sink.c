@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include <hiredis/async.h>
+#include <hiredis/sds.h>
 #include <hiredis/hiredis.h>
 
 #include "redisuv.h"
@@ -620,6 +621,15 @@ int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, vo
     g->start_ns = uv_hrtime();
     g->deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
     size_t evlen = strlen(s->cfg.events_key), invlen = strlen(s->cfg.invalid_key);
+    /* hiredis appends each command to its output buffer and frees that buffer once written, so
+     * a group of commands would regrow it (a copy per doubling): make room for all at once. The
+     * RESP framing of one XADD is under 160 bytes plus its arguments. Best effort. */
+    size_t room = 0;
+    for (size_t i = 0; i < n; i++)
+        room += 160 + (evlen > invlen ? evlen : invlen) + entries[i].event_len +
+                entries[i].violations_len + entries[i].message_id_len;
+    sds ob = sdsMakeRoomFor(s->ac->c.obuf, room);
+    if (ob) s->ac->c.obuf = ob;
     for (size_t i = 0; i < n; i++) {
         const sink_entry *e = &entries[i];
         const char *argv[9];
