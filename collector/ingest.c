@@ -312,6 +312,19 @@ static bool num_node(cJSON *x, const char *s, size_t k)
     return true;
 }
 
+/* Links m (a new or detached node) after *last in obj's children. */
+static void tree_link(cJSON *obj, cJSON **last, cJSON *m)
+{
+    m->next = NULL;
+    m->prev = *last;
+    if (*last)
+        (*last)->next = m;
+    else
+        obj->child = m;
+    *last = m;
+    obj->child->prev = m;
+}
+
 /* ---- pass 1: validating scanner --------------------------------------------------------- */
 
 typedef struct {
@@ -327,8 +340,8 @@ typedef struct {
     const char *dup_key;
     size_t dup_len;
     bool esc; /* the last string scanned had an escape */
-    /* Optional: the body's cJSON tree, built while it is scanned (single-event bodies, see
-     * ingest_run). NULL = not building, or given up. */
+    /* Optional: the body's cJSON tree, built while it is scanned (see ingest_run). NULL = not
+     * building, or given up. */
     struct tree_in *t;
     bool tree_failed; /* the tree is incomplete: tree_build on the stored bytes instead */
     bool key_esc;     /* some key had an escape, so decoded keys differ from the raw bytes */
@@ -787,7 +800,7 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
         uint32_t obj = c == '{' ? ++j->objs : 0;
         size_t kbase = j->ig->ks_n; /* this object's keys start here */
         size_t sp = span_open(j->ig, j->i);
-        cJSON *head = NULL, *last = NULL;
+        cJSON *last = NULL;
         uint32_t mslot = 0; /* this object's last member in the member table */
         if (x) {
             x->type = c == '{' ? cJSON_Object : cJSON_Array;
@@ -826,15 +839,7 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
             }
             if (js_value(j, depth + 1, m)) return -1;
             if (mslot) j->ig->mems[mslot].ve = (uint32_t)j->i;
-            if (m && j->t) {
-                if (last) {
-                    last->next = m;
-                    m->prev = last;
-                } else {
-                    head = m;
-                }
-                last = m;
-            }
+            if (m && j->t) tree_link(x, &last, m);
             js_ws(j);
             if (j->i >= j->n) return js_fail(j, "unexpected end of input");
             if (j->s[j->i] == ',') {
@@ -847,10 +852,6 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
                 j->depth = depth;
                 j->ig->ks_n = kbase;
                 span_close(j->ig, sp, j->i);
-                if (x && j->t && head) {
-                    x->child = head;
-                    head->prev = last;
-                }
                 return 0;
             }
             return js_fail(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
@@ -1141,7 +1142,8 @@ static bool tree_container(tree_in *t, cJSON *x, bool obj)
 {
     if (++t->depth > TREE_MAX_DEPTH) return false;
     char close = obj ? '}' : ']';
-    cJSON *head = NULL, *last = NULL;
+    cJSON *last = NULL;
+    x->type = obj ? cJSON_Object : cJSON_Array;
     t->i++;
     tree_ws(t);
     if (t->i < t->n && t->s[t->i] == close) {
@@ -1159,13 +1161,7 @@ static bool tree_container(tree_in *t, cJSON *x, bool obj)
                 t->i++;
             }
             if (!tree_value(t, m)) return false;
-            if (last) {
-                last->next = m;
-                m->prev = last;
-            } else {
-                head = m;
-            }
-            last = m;
+            tree_link(x, &last, m);
             tree_ws(t);
             if (t->i >= t->n) return false;
             if (t->s[t->i] == ',') {
@@ -1177,9 +1173,6 @@ static bool tree_container(tree_in *t, cJSON *x, bool obj)
             break;
         }
     }
-    if (head) head->prev = last;
-    x->type = obj ? cJSON_Object : cJSON_Array;
-    x->child = head;
     t->depth--;
     return true;
 }
@@ -1421,14 +1414,7 @@ static bool tree_add_str(tree_in *t, cJSON *obj, cJSON **last, const char *k, ch
     m->type = cJSON_String;
     m->string = (char *)k;
     m->valuestring = v;
-    if (*last) {
-        (*last)->next = m;
-        m->prev = *last;
-    } else {
-        obj->child = m;
-    }
-    *last = m;
-    obj->child->prev = m;
+    tree_link(obj, last, m);
     return true;
 }
 
@@ -1480,19 +1466,6 @@ typedef struct {
     cJSON *ctx, *integ;
     bool active;
 } fused;
-
-/* Links m (a new or detached node) after *last in obj's children. */
-static void tree_link(cJSON *obj, cJSON **last, cJSON *m)
-{
-    m->next = NULL;
-    m->prev = *last;
-    if (*last)
-        (*last)->next = m;
-    else
-        obj->child = m;
-    *last = m;
-    obj->child->prev = m;
-}
 
 /* emit_merged on trees: obj's members, then a copy of each member of shared (an object or NULL)
  * obj lacks (the copy shares the member's value: trees are only read from here on), then, when

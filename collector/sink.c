@@ -141,6 +141,21 @@ static bool parse_num(const char *p, long lo, long hi, long *out)
     return true;
 }
 
+/* The userinfo of a URL, in place: "user:pass", ":pass" or "pass" (a password alone, as
+ * redis-cli reads it), %XX-decoded. Returns false when malformed or the password is empty. */
+static bool parse_userinfo(char *ui, const char **user, const char **pass)
+{
+    char *colon = strchr(ui, ':');
+    if (colon) {
+        *colon = '\0';
+        *user = ui[0] ? ui : NULL;
+        *pass = colon + 1;
+    } else {
+        *pass = ui;
+    }
+    return (!*user || pct_decode(ui)) && pct_decode((char *)*pass) && (*pass)[0];
+}
+
 /* unix://[[user]:pass@]/path/to/redis.sock[?db=N]: buf is the copy after "unix://". */
 static int parse_unix_url(char *buf, sink_config *cfg)
 {
@@ -152,15 +167,7 @@ static int parse_unix_url(char *buf, sink_config *cfg)
         if (!at) return SL_EUSAGE;
         *at = '\0';
         path = at + 1;
-        char *colon = strchr(buf, ':');
-        if (colon) {
-            *colon = '\0';
-            user = buf[0] ? buf : NULL;
-            pass = colon + 1;
-        } else {
-            pass = buf;
-        }
-        if ((user && !pct_decode(buf)) || !pct_decode((char *)pass) || !pass[0]) return SL_EUSAGE;
+        if (!parse_userinfo(buf, &user, &pass)) return SL_EUSAGE;
     }
     char *q = strchr(path, '?');
     if (q) {
@@ -204,15 +211,7 @@ int sink_parse_url(const char *url, sink_config *cfg, char **store)
     if (at) {
         *at = '\0';
         host = at + 1;
-        char *colon = strchr(buf, ':');
-        if (colon) {
-            *colon = '\0';
-            user = buf[0] ? buf : NULL;
-            pass = colon + 1;
-        } else {
-            pass = buf; /* redis://secret@host, as redis-cli reads it */
-        }
-        if ((user && !pct_decode(buf)) || !pct_decode((char *)pass) || !pass[0]) goto bad;
+        if (!parse_userinfo(buf, &user, &pass)) goto bad;
     }
     char *slash = strchr(host, '/');
     if (slash) {
