@@ -816,7 +816,7 @@ static bool add_junk(const char *dir, int round)
     size_t n = 1 + (size_t)rand() % 40;
     if (round % 4 == 3) { /* a plausible frame header announcing more bytes than follow */
         j[0] = 60, j[1] = j[2] = j[3] = 0;
-        n = 8 + (size_t)rand() % 60;
+        n = 8 + (size_t)rand() % (sizeof j - 8); /* at most 55 of the 60 bytes (was past j) */
     }
     bool ok = write(fd, j, n) == (ssize_t)n;
     close(fd);
