@@ -2241,6 +2241,66 @@ static void fmt_num(char *dst, size_t cap, double d)
 
 static int v_schema(run *r, int32_t si, const cJSON *x, long ann);
 
+/* The commonest checks, decided without reporting: 1 = o passes, 0 = it fails, -1 = o is not one
+ * of them (v_op decides it; REF is for the caller). v_op re-runs a failed check to report it. */
+static inline int quick_op(run *r, const sop *o, const cJSON *x, unsigned tm)
+{
+    const schema_prog *p = r->p;
+    switch ((schema_opcode)o->code) {
+    case SOP_TYPE:
+        return type_ok((unsigned)o->a, x, tm);
+    case SOP_MINIMUM:
+        return tm != T_NUMBER || x->valuedouble >= o->n;
+    case SOP_MAXIMUM:
+        return tm != T_NUMBER || x->valuedouble <= o->n;
+    case SOP_EXCL_MINIMUM:
+        return tm != T_NUMBER || x->valuedouble > o->n;
+    case SOP_EXCL_MAXIMUM:
+        return tm != T_NUMBER || x->valuedouble < o->n;
+    case SOP_MIN_LENGTH:
+        /* bytes / 4 <= code points <= bytes: most strings pass on their byte count */
+        return tm != T_STRING || (double)(strlen(x->valuestring) / 4) >= o->n;
+    case SOP_MAX_LENGTH:
+        return tm != T_STRING || (double)strlen(x->valuestring) <= o->n;
+    case SOP_PATTERN:
+        return tm != T_STRING || regex_match(r, o->a, x->valuestring, strlen(x->valuestring));
+    case SOP_FORMAT:
+        return tm != T_STRING ||
+               format_check((format_id)o->a, x->valuestring, strlen(x->valuestring));
+    case SOP_CONST:
+        return json_eq(x, p->consts[o->a]);
+    case SOP_ENUM:
+        for (const cJSON *e = p->consts[o->a]->child; e; e = e->next)
+            if (json_eq(x, e)) return 1;
+        return 0;
+    case SOP_UNEVAL_PROPS:
+        return tm != T_OBJECT ? 1 : -1;
+    case SOP_UNEVAL_ITEMS:
+        return tm != T_ARRAY ? 1 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* True when x passes schema si on quick checks alone (following up to 8 $refs): no call to
+ * v_schema, no path, no annotations. False when it fails or si needs more than that: the caller
+ * then runs si in full, which decides and reports. For property values and array items, most of
+ * which pass simple schemas. Not with $dynamicRef (its scope is kept by v_schema). */
+static bool leaf_pass(run *r, int32_t si, const cJSON *x, unsigned tm, int hops)
+{
+    const schema_prog *p = r->p;
+    const sschema *s = &p->schemas[si];
+    if (p->has_dynref) return false;
+    for (const sop *o = p->ops + s->op0, *end = o + s->nops; o < end; o++) {
+        int q = quick_op(r, o, x, tm);
+        if (q > 0) continue;
+        if (q < 0 && o->code == SOP_REF && hops < 8 && leaf_pass(r, o->a, x, tm, hops + 1))
+            continue;
+        return false;
+    }
+    return true;
+}
+
 static int v_key(run *r, int32_t si, const cJSON *m)
 {
     if (!r->out) return v_schema(r, si, m, -1);
@@ -2550,7 +2610,7 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
                 if (nm->req >= 0) seen |= 1ULL << nm->req;
                 if (nm->schema >= 0) {
                     matched = true;
-                    SUB(v_key(r, nm->schema, m));
+                    if (!leaf_pass(r, nm->schema, m, inst_type(m), 0)) SUB(v_key(r, nm->schema, m));
                 }
             }
             for (int32_t k = 0; k < pr->npat; k++) {
@@ -2616,7 +2676,7 @@ static int v_op(run *r, const sop *o, const cJSON *x, unsigned tm, long ann)
         for (const cJSON *e = x->child; e; e = e->next, i++) {
             int32_t s = i < (size_t)o->b ? p->ints[o->a + (int32_t)i] : o->c;
             if (s < 0) break;
-            SUB(v_idx(r, s, e, i));
+            if (!leaf_pass(r, s, e, inst_type(e), 0)) SUB(v_idx(r, s, e, i));
             if (ann >= 0) bits_set(c, ann, i);
         }
         return ok;
@@ -2760,59 +2820,11 @@ static int v_schema(run *r, int32_t si, const cJSON *x, long ann)
     for (const sop *o = p->ops + s->op0, *end = o + s->nops; o < end; o++) {
         int rc;
         /* The commonest checks inline; v_op runs the rest and reports failures. */
-        switch ((schema_opcode)o->code) {
-        case SOP_TYPE:
-            if (type_ok((unsigned)o->a, x, tm)) continue;
-            break;
-        case SOP_MINIMUM:
-            if (tm != T_NUMBER || x->valuedouble >= o->n) continue;
-            break;
-        case SOP_MAXIMUM:
-            if (tm != T_NUMBER || x->valuedouble <= o->n) continue;
-            break;
-        case SOP_EXCL_MINIMUM:
-            if (tm != T_NUMBER || x->valuedouble > o->n) continue;
-            break;
-        case SOP_EXCL_MAXIMUM:
-            if (tm != T_NUMBER || x->valuedouble < o->n) continue;
-            break;
-        case SOP_MIN_LENGTH:
-            /* bytes / 4 <= code points <= bytes: most strings pass on their byte count */
-            if (tm != T_STRING || (double)(strlen(x->valuestring) / 4) >= o->n) continue;
-            break;
-        case SOP_MAX_LENGTH:
-            if (tm != T_STRING || (double)strlen(x->valuestring) <= o->n) continue;
-            break;
-        case SOP_PATTERN:
-            if (tm != T_STRING || regex_match(r, o->a, x->valuestring, strlen(x->valuestring)))
-                continue;
-            break;
-        case SOP_FORMAT:
-            if (tm != T_STRING ||
-                format_check((format_id)o->a, x->valuestring, strlen(x->valuestring)))
-                continue;
-            break;
-        case SOP_CONST:
-            if (json_eq(x, p->consts[o->a])) continue;
-            break;
-        case SOP_ENUM: {
-            const cJSON *e = p->consts[o->a]->child;
-            while (e && !json_eq(x, e))
-                e = e->next;
-            if (e) continue;
-            break;
-        }
-        case SOP_UNEVAL_PROPS:
-            if (tm != T_OBJECT) continue;
-            break;
-        case SOP_UNEVAL_ITEMS:
-            if (tm != T_ARRAY) continue;
-            break;
-        case SOP_REF:
+        int q = quick_op(r, o, x, tm);
+        if (q > 0) continue;
+        if (q < 0 && o->code == SOP_REF) {
             rc = v_schema(r, o->a, x, own);
             goto result;
-        default:
-            break;
         }
         /* v_op re-runs a failed check above to report it (failures are the rare case). */
         rc = v_op(r, o, x, tm, own);
