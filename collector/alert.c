@@ -1117,9 +1117,13 @@ static void eval_shard(alert *a, shard *sh, time_t now, int64_t cur, uint64_t *t
                 candidate c = {.kind = r->kind, .event = e->name, .threshold = r->threshold_pct};
                 if (r->kind == ALERT_VIOLATION_RATE) {
                     if (!name_matches(r, e)) continue;
+                    /* The current, partial bucket and W whole ones before it: the window
+                     * always holds at least its length of history (with only W buckets, a
+                     * spike just before a bucket boundary would vanish from a one-bucket
+                     * window the moment the boundary passed). */
                     uint64_t t = 0, inv = 0;
                     int64_t W = buckets_for(a, r->window_s);
-                    ring_sum(a, e, cur - W + 1, cur, &t, &inv);
+                    ring_sum(a, e, cur - W, cur, &t, &inv);
                     if (r->total) {
                         tot_total[ri] += t;
                         tot_invalid[ri] += inv;
