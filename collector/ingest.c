@@ -885,11 +885,6 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
 
 /* ---- pass 2: iteration over validated JSON ---------------------------------------------- */
 
-static size_t sk_ws(const char *s, size_t n, size_t i)
-{
-    return ws_skip(s, n, i);
-}
-
 /* i at a value's first byte; returns the index after it. Input is known valid. */
 static size_t sk_value(const char *s, size_t n, size_t i)
 {
@@ -1019,13 +1014,13 @@ static bool it_next_member(iter *it, member *m)
         it->m = r->next;
         return true;
     }
-    size_t i = sk_ws(it->s, it->n, it->i);
-    if (i < it->n && it->s[i] == ',') i = sk_ws(it->s, it->n, i + 1);
+    size_t i = ws_skip(it->s, it->n, it->i);
+    if (i < it->n && it->s[i] == ',') i = ws_skip(it->s, it->n, i + 1);
     if (i >= it->n || it->s[i] != '"') return false;
     size_t ks = i;
     size_t ke = sk_value(it->s, it->n, i);
-    i = sk_ws(it->s, it->n, ke);
-    i = sk_ws(it->s, it->n, i + 1); /* ':' */
+    i = ws_skip(it->s, it->n, ke);
+    i = ws_skip(it->s, it->n, i + 1); /* ':' */
     size_t ve = it_skip(it, i);
     m->key.p = it->s + ks + 1;
     m->key.n = ke - ks - 2;
@@ -1039,8 +1034,8 @@ static bool it_next_member(iter *it, member *m)
 
 static bool it_next_item(iter *it, slice *v)
 {
-    size_t i = sk_ws(it->s, it->n, it->i);
-    if (i < it->n && it->s[i] == ',') i = sk_ws(it->s, it->n, i + 1);
+    size_t i = ws_skip(it->s, it->n, it->i);
+    if (i < it->n && it->s[i] == ',') i = ws_skip(it->s, it->n, i + 1);
     if (i >= it->n || it->s[i] == ']') return false;
     size_t e = it_skip(it, i);
     v->p = it->s + i;
@@ -1453,10 +1448,15 @@ static int member_kind(const char *k)
     }
 }
 
+static bool is_ip_key(const char *k)
+{
+    return k[0] == 'i' && k[1] == 'p' && !k[2];
+}
+
 static bool has_ip(const cJSON *obj)
 {
     for (const cJSON *m = obj->child; m; m = m->next)
-        if (m->string[0] == 'i' && m->string[1] == 'p' && !m->string[2]) return true;
+        if (is_ip_key(m->string)) return true;
     return false;
 }
 
@@ -1488,7 +1488,7 @@ static bool tree_merge(tree_in *t, cJSON *obj, const cJSON *shared, const char *
             if (!c) return false;
             *c = *m;
             tree_link(obj, &last, c);
-            ip_seen |= ip && m->string[0] == 'i' && m->string[1] == 'p' && !m->string[2];
+            ip_seen |= ip && is_ip_key(m->string);
         }
     }
     if (ip && !ip_seen && !tree_add_str(t, obj, &last, "ip", (char *)ip)) return false;
@@ -1499,12 +1499,12 @@ static bool tree_merge(tree_in *t, cJSON *obj, const cJSON *shared, const char *
  * the bytes made to the tree (writeKey and, for a typed path, type dropped; the batch's context
  * and integrations merged in; type, messageId, receivedAt and context.ip added, in the same
  * order), so plan_check sees what is stored. Requires keys without escapes (build_event matches
- * raw bytes). fu: the batch's trees (NULL for a single call). NULL when out of memory. */
+ * raw bytes). fu: the batch's trees (none for a single call). NULL when out of memory. */
 static cJSON *tree_event(ingest *ig, const ingest_request *rq, cJSON *ev, const char *type,
                          const fused *fu, const built *bt)
 {
     tree_in t = {.ar = ig->ar};
-    const cJSON *sctx = fu ? fu->ctx : NULL, *sinteg = fu ? fu->integ : NULL;
+    const cJSON *sctx = fu->ctx, *sinteg = fu->integ;
     cJSON *last = NULL;
     bool has_mid = false, has_rat = false, has_ctx = false, has_integ = false;
     cJSON *m = ev->child;
@@ -1590,7 +1590,7 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
 
     arena *prev = arena_set_current(ig->ar);
     int rc = 0;
-    cJSON *ev = item_tree ? tree_event(ig, rq, item_tree, type, bs ? fu : NULL, &bt) : NULL;
+    cJSON *ev = item_tree ? tree_event(ig, rq, item_tree, type, fu, &bt) : NULL;
     if (ev) {
         res->nfused++;
     } else {
@@ -1781,8 +1781,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
      * INGEST_FUSED_MAX, one node per 6 bytes (JSON averages one per 8 to 10; a body denser than
      * that falls back to parsing each stored event). */
     tree_in bt_in = {0};
-    cJSON *body_tree = NULL;
-    arena_reset(ig->ar);
+    cJSON *body_tree = NULL; /* the arena is empty: every ingest_run resets it on its way out */
     if (rq->len <= INGEST_FUSED_MAX) {
         bt_in = (tree_in){.s = arena_alloc(ig->ar, rq->len + 1),
                           .n = rq->len,
@@ -1814,74 +1813,71 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
         js_ws(&j);
         if (j.i != j.n) js_fail(&j, "unexpected data after the JSON value");
     }
+    int rc = 0; /* from here on every way out passes `done`, which resets the arena */
     if (j.err) {
-        if (!strcmp(j.err, "out of memory")) return SL_ENOMEM;
-        if (!strcmp(j.err, "nesting deeper than max-depth")) {
+        if (!strcmp(j.err, "out of memory")) {
+            rc = SL_ENOMEM;
+        } else if (!strcmp(j.err, "nesting deeper than max-depth")) {
             char ptr[200];
             error_pointer(&j, ptr, sizeof ptr);
             set_error(res, 413, "max_depth",
                       "JSON nesting deeper than max-depth (%zu) at byte %zu%s", ig->lim.max_depth,
                       j.i, ptr);
-            return 0;
+        } else {
+            syntax_error(rq->body, rq->len, &j, res);
         }
-        syntax_error(rq->body, rq->len, &j, res);
-        return 0;
+        goto done;
     }
-    slice body = {rq->body + sk_ws(rq->body, rq->len, 0), 0};
+    slice body = {rq->body + ws_skip(rq->body, rq->len, 0), 0};
     body.n = (size_t)(rq->body + rq->len - body.p);
     while (body.n && strchr(" \t\r\n", body.p[body.n - 1]))
         body.n--;
     if (!is_object(body)) {
         set_error(res, 400, NULL, "the body must be a JSON object");
-        return 0;
+        goto done;
     }
 
-    /* Top-level members: writeKey, and for batches batch/context/integrations. */
+    /* Keys with escapes: build_event compares raw key bytes, so the edits could differ. */
+    if (j.tree_failed || j.key_esc) body_tree = NULL;
+
+    /* Top-level members: writeKey, and for batches batch/context/integrations (with their trees:
+     * body_tree's children come in the same order). */
     slice batch = {0};
     batch_shared bs = {{0}, {0}};
+    cJSON *tx = body_tree ? body_tree->child : NULL, *tbatch = NULL, *tctx = NULL, *tinteg = NULL;
     iter it;
     member m;
     it_init(&it, ig, body);
-    while (it_next_member(&it, &m)) {
+    for (; it_next_member(&it, &m); tx = tx ? tx->next : NULL) {
         if (key_is(m.key, "writeKey") && m.val.p[0] == '"') {
             res->write_key = m.val.p + 1;
             res->write_key_len = m.val.n - 2;
         } else if (key_is(m.key, "batch")) {
-            batch = m.val;
+            batch = m.val, tbatch = tx;
         } else if (key_is(m.key, "context")) {
-            bs.ctx = m.val;
+            bs.ctx = m.val, tctx = tx;
         } else if (key_is(m.key, "integrations")) {
-            bs.integ = m.val;
+            bs.integ = m.val, tinteg = tx;
         }
     }
     bool is_batch = rq->call == INGEST_BATCH || (rq->call == INGEST_ANY && batch.p);
     if (rq->dry_run) sl_buf_puts(&ig->report, "\"results\":[");
-    int rc = 0;
-    /* Keys with escapes: build_event compares raw key bytes, so the edits could differ. */
-    if (j.tree_failed || j.key_esc) body_tree = NULL;
     fused fu = {NULL, NULL, body_tree && is_batch};
-    cJSON *items = NULL;
-    if (fu.active) {
-        for (cJSON *x = body_tree->child; x; x = x->next) {
-            int k = member_kind(x->string);
-            if (k == MK_CONTEXT && cJSON_IsObject(x))
-                fu.ctx = x;
-            else if (k == MK_INTEGRATIONS && cJSON_IsObject(x))
-                fu.integ = x;
-            else if (!strcmp(x->string, "batch") && cJSON_IsArray(x))
-                items = x->child;
-        }
-    }
     if (!is_batch) {
         const char *type = rq->call == INGEST_ANY ? NULL : ingest_call_name(rq->call);
         rc = do_event(ig, p, rq, body, NULL, type, -1, body_tree, &fu, res);
     } else {
         if (!batch.p || batch.p[0] != '[') {
             set_error(res, 400, NULL, "\"batch\" must be an array of events");
-            return 0;
+            goto done;
         }
         if (!is_object(bs.ctx)) bs.ctx = (slice){0};
         if (!is_object(bs.integ)) bs.integ = (slice){0};
+        cJSON *items = fu.active && tbatch ? tbatch->child : NULL;
+        if (fu.active) {
+            fu.ctx = bs.ctx.n ? tctx : NULL;
+            fu.integ = bs.integ.n ? tinteg : NULL;
+        }
         iter bi;
         slice item;
         size_t count = 0;
@@ -1892,7 +1888,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
             set_error(res, 413, "max_batch_events",
                       "batch has %zu events, over max-batch-events (%zu)", count,
                       ig->lim.max_batch_events);
-            return 0;
+            goto done;
         }
         it_init(&bi, ig, batch);
         long idx = 0;
@@ -1906,7 +1902,8 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
             idx++;
         }
     }
-    arena_reset(ig->ar); /* pass 1's trees */
+done:
+    arena_reset(ig->ar); /* pass 1's trees, whatever the outcome */
     if (rc || res->status) {
         res->nentries = 0;
         return rc;
