@@ -6,19 +6,16 @@
  * examples) or a volume row (version, minute, event: valid, invalid; kind = ROW_VOLUME). Strings
  * are inline, truncated copies, so a row never borrows from a note.
  *
- * Connection states, like sink.c but driven by one repeating tick (flush_ms):
- *   down       (ac == NULL)          the tick reconnects once next_connect_ms has passed (backoff);
- *   handshake  (ac != NULL, !ready)  AUTH / SELECT / PING replies awaited (deadline: timeout_ms);
- *   ready                            flushes and PUBLISHes are sent.
+ * Connection: an rlink (rlink.h) driven by one repeating tick (flush_ms): reconnects back off from
+ * one tick to AGG_BACKOFF_MAX_TICKS ticks; the link is up (ready) once AUTH / SELECT / PING were
+ * answered, and only then are flushes and PUBLISHes sent.
  * Deadline: while replies are outstanding, if none arrived for timeout_ms the connection is
  * dropped with redisAsyncFree, which runs every outstanding callback with a NULL reply first.
  * Every command callback gets the agg as privdata and only counts, so dropped contexts are safe.
  * The agg is freed only from the timer's close callback, after every hiredis callback has run. */
 #include "agg.h"
-#include "redisuv.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +23,7 @@
 
 #include <hiredis/async.h>
 
+#include "rlink.h"
 #include "sl_buf.h"
 
 #define ROW_VOLUME (-1)
@@ -50,7 +48,7 @@ typedef struct {
 } row;
 
 struct agg {
-    char where[160]; /* "host:port" or the socket path, for messages */
+    rlink link; /* link.up = ready */
     uv_loop_t *loop;
     agg_config cfg;
     char *strings; /* owned copies of cfg strings */
@@ -60,12 +58,7 @@ struct agg {
     size_t index_mask;
     size_t ex_bytes; /* example bytes held by rows */
 
-    redisAsyncContext *ac;
-    bool ready, ever_ready, closing, finished;
-    unsigned handshake_pending;
-    uint64_t handshake_deadline_ms;
-    uint64_t next_connect_ms;
-    unsigned backoff_ticks;
+    bool closing, finished;
     uint64_t last_progress_ms; /* last reply, or when the first outstanding command was sent */
     size_t inflight;
     time_t last_cleanup;
@@ -73,17 +66,7 @@ struct agg {
     void (*close_done)(void *);
     void *close_ud;
     agg_stats st;
-    char last_error[200];
 };
-
-static void set_error(agg *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(agg *a, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(a->last_error, sizeof a->last_error, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
@@ -209,27 +192,6 @@ static void table_clear(agg *a)
 
 /* ---- connection ------------------------------------------------------------------------------ */
 
-static void schedule_reconnect(agg *a)
-{
-    a->ready = false;
-    if (a->closing) return;
-    a->next_connect_ms = uv_now(a->loop) + (uint64_t)a->backoff_ticks * a->cfg.flush_ms;
-    if (a->backoff_ticks < AGG_BACKOFF_MAX_TICKS) a->backoff_ticks *= 2;
-}
-
-/* Drops the connection: outstanding callbacks run with NULL replies (now, or right after the
- * hiredis callback we are in). */
-static void drop_connection(agg *a)
-{
-    redisAsyncContext *ac = a->ac;
-    if (!ac) return;
-    a->ac = NULL;
-    a->ready = false;
-    ac->data = NULL;
-    redisAsyncFree(ac);
-    schedule_reconnect(a);
-}
-
 static void finish(agg *a);
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -242,86 +204,23 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
         a->st.commands_failed++;
     } else if (reply->type == REDIS_REPLY_ERROR) {
         a->st.commands_failed++;
-        set_error(a, "redis: %.150s", reply->str);
+        rlink_error(&a->link, "redis: %.150s", reply->str);
     } else {
         a->st.commands_ok++;
     }
     if (a->closing && a->inflight == 0) finish(a);
 }
 
-static void on_connect(const redisAsyncContext *cac, int status)
+static bool on_link_start(void *owner, redisAsyncContext *ac)
 {
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    agg *a = ac->data;
-    if (!a || status == REDIS_OK) return;
-    set_error(a, "connect to %s: %s", a->where, ac->errstr);
-    ac->data = NULL; /* hiredis frees the context after this callback */
-    a->ac = NULL;
-    schedule_reconnect(a);
-}
-
-static void on_disconnect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    agg *a = ac->data;
-    if (!a) return;
-    set_error(a, "connection to %s lost: %s", a->where, ac->errstr[0] ? ac->errstr : "closed");
-    ac->data = NULL;
-    a->ac = NULL;
-    schedule_reconnect(a);
-}
-
-static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
-{
-    agg *a = ac->data;
-    if (!a) return;
-    redisReply *reply = r;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        set_error(a, "%s: %.150s", (const char *)privdata, reply ? reply->str : "no reply");
-        drop_connection(a);
-        return;
-    }
-    if (--a->handshake_pending) return;
-    a->ready = true;
-    a->backoff_ticks = 1;
-    if (a->ever_ready) a->st.reconnects++;
-    a->ever_ready = true;
-}
-
-/* The socket failed and hiredis kept the context: drop it now rather than wait. */
-static void on_socket_error(redisAsyncContext *ac, int status)
-{
-    agg *a = ac->data;
-    if (!a) return;
-    set_error(a, "connection to %s: %s", a->where, uv_strerror(status));
-    drop_connection(a);
-}
-
-static void start_connect(agg *a)
-{
-    char err[256];
-    redisAsyncContext *ac = redisuv_connect(a->loop, a->cfg.host, a->cfg.port, a, on_connect,
-                                            on_disconnect, on_socket_error, err, sizeof err);
-    if (!ac) {
-        set_error(a, "%s", err);
-        schedule_reconnect(a);
-        return;
-    }
-    a->ac = ac;
-    a->ready = false;
-    a->handshake_deadline_ms = uv_now(a->loop) + a->cfg.timeout_ms;
-    int n = redisuv_handshake(ac, on_handshake, a->cfg.username, a->cfg.password, a->cfg.db, true);
-    a->handshake_pending = n > 0 ? n : 0;
-    if (n <= 0) {
-        set_error(a, "connect to %s: cannot queue the handshake", a->where);
-        drop_connection(a);
-    }
+    agg *a = owner;
+    return rlink_handshake(&a->link, ac, true);
 }
 
 /* Queues one command; false on out-of-memory (counted as failed). */
 static bool send_cmd(agg *a, int argc, const char **argv, const size_t *argl)
 {
-    if (redisAsyncCommandArgv(a->ac, on_reply, a, argc, argv, argl) != REDIS_OK) {
+    if (redisAsyncCommandArgv(a->link.ac, on_reply, a, argc, argv, argl) != REDIS_OK) {
         a->st.commands_failed++;
         return false;
     }
@@ -450,7 +349,7 @@ static void flush_row(agg *a, row *r)
 static void flush(agg *a)
 {
     if (!a->nrows) return;
-    if (!a->ready || !a->ac || a->inflight > a->cfg.max_inflight) {
+    if (!a->link.up || a->inflight > a->cfg.max_inflight) {
         a->st.flushes_deferred++;
         return;
     }
@@ -488,16 +387,11 @@ static void on_tick(uv_timer_t *t)
         finish(a);
         return;
     }
-    if (a->ac && a->inflight > 0 && now - a->last_progress_ms >= a->cfg.timeout_ms) {
+    if (a->link.ac && a->inflight > 0 && now - a->last_progress_ms >= a->cfg.timeout_ms) {
         a->st.timeouts++;
-        set_error(a, "no reply from %s within %u ms", a->where, a->cfg.timeout_ms);
-        drop_connection(a);
+        rlink_fail(&a->link, "no reply from %s within %u ms", a->link.where, a->cfg.timeout_ms);
     }
-    if (a->ac && !a->ready && now >= a->handshake_deadline_ms) {
-        set_error(a, "connect to %s: no answer within %u ms", a->where, a->cfg.timeout_ms);
-        drop_connection(a);
-    }
-    if (!a->ac && now >= a->next_connect_ms) start_connect(a);
+    rlink_tick(&a->link, now);
     flush(a);
 }
 
@@ -534,7 +428,6 @@ int agg_new(uv_loop_t *loop, const agg_config *cfgp, agg **out)
     while (isize < cfg.max_groups * 2)
         isize *= 2;
     a->strings = sl_strs_copy(sizeof strs / sizeof strs[0], strs, dst);
-    redisuv_where(cfg.host, cfg.port, a->where, sizeof a->where);
     a->rows = malloc(cfg.max_groups * sizeof *a->rows);
     a->index = calloc(isize, sizeof *a->index);
     if (!a->strings || !a->rows || !a->index) {
@@ -545,11 +438,21 @@ int agg_new(uv_loop_t *loop, const agg_config *cfgp, agg **out)
         return SL_ENOMEM;
     }
     a->index_mask = isize - 1;
-    a->backoff_ticks = 1;
     a->last_cleanup = 0;
     uv_timer_init(loop, &a->timer);
     a->timer.data = a;
-    start_connect(a);
+    rlink_init(&a->link, loop,
+               &(rlink_config){.host = a->cfg.host,
+                               .port = a->cfg.port,
+                               .username = a->cfg.username,
+                               .password = a->cfg.password,
+                               .db = a->cfg.db,
+                               .timeout_ms = a->cfg.timeout_ms,
+                               .backoff_min_ms = a->cfg.flush_ms,
+                               .backoff_max_ms = (uint64_t)AGG_BACKOFF_MAX_TICKS * a->cfg.flush_ms,
+                               .owner = a,
+                               .start = on_link_start});
+    rlink_connect(&a->link);
     uv_timer_start(&a->timer, on_tick, cfg.flush_ms, cfg.flush_ms);
     *out = a;
     return 0;
@@ -560,7 +463,7 @@ static void publish(agg *a, const char *version, const char *write_key, const ch
                     const char *session, const vio_list *vl, const char *vjson, const char *json,
                     size_t len, time_t now)
 {
-    if (!a->ready || !a->ac || a->inflight >= a->cfg.max_inflight) {
+    if (!a->link.up || a->inflight >= a->cfg.max_inflight) {
         a->st.publish_dropped++;
         return;
     }
@@ -660,12 +563,13 @@ void agg_get_stats(const agg *a, agg_stats *out)
     *out = a->st;
     out->rows = a->nrows;
     out->inflight = a->inflight;
-    out->ready = a->ready && !a->closing;
+    out->ready = a->link.up && !a->closing;
+    out->reconnects = a->link.reconnects;
 }
 
 const char *agg_last_error(const agg *a)
 {
-    return a->last_error;
+    return a->link.last_error;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -687,7 +591,7 @@ static void finish(agg *a)
 {
     if (a->finished) return;
     a->finished = true;
-    drop_connection(a);
+    rlink_close(&a->link);
     uv_timer_stop(&a->timer);
     uv_close((uv_handle_t *)&a->timer, on_timer_closed);
 }
@@ -699,7 +603,7 @@ void agg_close(agg *a, void (*done)(void *ud), void *ud)
     a->close_ud = ud;
     flush(a);
     a->closing = true;
-    if (a->ac && a->ready && a->inflight > 0) {
+    if (a->link.up && a->inflight > 0) {
         uv_timer_stop(&a->timer);
         uv_timer_start(&a->timer, on_tick, a->cfg.timeout_ms, 0); /* the close deadline */
         return;

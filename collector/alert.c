@@ -14,7 +14,6 @@
  * sorted set next to the channel, loaded once at start, so a restart does not announce them again.
  */
 #include "alert.h"
-#include "redisuv.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -28,6 +27,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "redisuv.h"
+#include "rlink.h"
 #include "sl_buf.h"
 #include "srcmap.h"
 #include "webhook.h"
@@ -586,10 +587,8 @@ struct alert {
     } * refresh; /* announced unplanned names seen again: their time goes to Redis */
     size_t nrefresh, caprefresh;
 
-    /* Redis publisher */
-    redisAsyncContext *ac;
-    bool connected;
-    uint64_t connect_started_ms, next_connect_ms, backoff_ms;
+    /* Redis publisher: up as soon as it connects (PUBLISH needs no handshake but AUTH) */
+    rlink link;
     uint64_t pub_deadline[ALERT_PUB_MAX_INFLIGHT]; /* FIFO of in-flight PUBLISH deadlines */
     size_t pub_head, pub_n;
 
@@ -701,48 +700,6 @@ void alert_health(alert *a, bool redis_up, double spool_fill, time_t now)
 
 /* ---- Redis publisher ---------------------------------------------------------------------- */
 
-static void pub_schedule_reconnect(alert *a)
-{
-    a->next_connect_ms = uv_now(a->loop) + a->backoff_ms;
-    a->backoff_ms =
-        a->backoff_ms * 2 > ALERT_PUB_BACKOFF_MAX_MS ? ALERT_PUB_BACKOFF_MAX_MS : a->backoff_ms * 2;
-}
-
-/* Frees the context now: every outstanding reply callback runs with NULL before this returns. */
-static void pub_drop(alert *a)
-{
-    redisAsyncContext *ac = a->ac;
-    if (!ac) return;
-    a->ac = NULL;
-    a->connected = false;
-    ac->data = NULL;
-    redisAsyncFree(ac);
-    if (!a->closing) pub_schedule_reconnect(a);
-}
-
-static void pub_on_connect(const redisAsyncContext *ac, int status)
-{
-    alert *a = ac->data;
-    if (!a) return;
-    if (status != REDIS_OK) {
-        a->ac = NULL; /* hiredis frees it after this callback */
-        a->connected = false;
-        if (!a->closing) pub_schedule_reconnect(a);
-        return;
-    }
-    a->connected = true;
-    a->backoff_ms = ALERT_PUB_BACKOFF_MIN_MS;
-}
-
-static void pub_on_disconnect(const redisAsyncContext *ac, int status)
-{
-    alert *a = ac->data;
-    if (!a) return;
-    a->ac = NULL;
-    a->connected = false;
-    if (!a->closing) pub_schedule_reconnect(a);
-}
-
 static void pub_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     alert *a = privdata;
@@ -759,17 +716,11 @@ static void pub_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 static void pub_on_auth(redisAsyncContext *ac, void *r, void *privdata)
 {
+    (void)privdata;
     redisReply *reply = r;
-    alert *a = ac->data;
+    alert *a = rlink_owner(ac);
     if (a && reply && reply->type == REDIS_REPLY_ERROR && a->cfg.log)
         a->cfg.log(a->cfg.log_ud, "alert: Redis AUTH failed for the alert publisher");
-}
-
-/* The socket failed and hiredis kept the context: drop it now rather than wait. */
-static void pub_on_socket_error(redisAsyncContext *ac, int status)
-{
-    alert *a = ac->data;
-    if (a) pub_drop(a);
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -817,40 +768,35 @@ static void on_known(redisAsyncContext *ac, void *r, void *privdata)
 /* Records that `name` was announced and last seen at t (fire and forget). */
 static void known_store(alert *a, const char *name, time_t t)
 {
-    if (a->ac && a->known_key)
-        redisAsyncCommand(a->ac, NULL, NULL, "ZADD %s %lld %s", a->known_key, (long long)t, name);
+    if (a->link.ac && a->known_key)
+        redisAsyncCommand(a->link.ac, NULL, NULL, "ZADD %s %lld %s", a->known_key, (long long)t,
+                          name);
 }
 
-static void pub_connect(alert *a)
+static bool pub_start(void *owner, redisAsyncContext *ac)
 {
-    char err[256];
-    redisAsyncContext *ac =
-        redisuv_connect(a->loop, a->cfg.redis_host, a->cfg.redis_port, a, pub_on_connect,
-                        pub_on_disconnect, pub_on_socket_error, err, sizeof err);
-    if (!ac) {
-        pub_schedule_reconnect(a);
-        return;
-    }
-    a->ac = ac;
-    a->connect_started_ms = uv_now(a->loop);
+    alert *a = owner;
     /* PUBLISH is the same on every database: AUTH only. */
-    redisuv_handshake(ac, pub_on_auth, a->cfg.redis_username, a->cfg.redis_password, 0, false);
+    if (redisuv_handshake(ac, pub_on_auth, a->cfg.redis_username, a->cfg.redis_password, 0, false) <
+        0)
+        return false;
     if (!a->known_ready && a->known_key) {
         time_t now = a->cfg.clock ? a->cfg.clock(a->cfg.clock_ud) : time(NULL);
         long long cutoff = (long long)now - (long long)a->horizon_s;
         redisAsyncCommand(ac, NULL, NULL, "ZREMRANGEBYSCORE %s -inf (%lld", a->known_key, cutoff);
         redisAsyncCommand(ac, on_known, a, "ZRANGEBYSCORE %s %lld +inf", a->known_key, cutoff);
     }
+    return true;
 }
 
 static void pub_send(alert *a, const char *msg, size_t len)
 {
-    if (!a->ac || a->pub_n >= ALERT_PUB_MAX_INFLIGHT) {
+    if (!a->link.ac || a->pub_n >= ALERT_PUB_MAX_INFLIGHT) {
         a->st.publish_failed++;
         return;
     }
-    if (redisAsyncCommand(a->ac, pub_on_reply, a, "PUBLISH %s %b", a->rules.channel, msg, len) !=
-        REDIS_OK) {
+    if (redisAsyncCommand(a->link.ac, pub_on_reply, a, "PUBLISH %s %b", a->rules.channel, msg,
+                          len) != REDIS_OK) {
         a->st.publish_failed++;
         return;
     }
@@ -868,10 +814,8 @@ static void pub_housekeep(alert *a)
 {
     uint64_t now = uv_now(a->loop);
     if (a->pub_n && now >= a->pub_deadline[a->pub_head])
-        pub_drop(a); /* a stuck Redis: fail what is in flight, reconnect */
-    if (a->ac && !a->connected && now - a->connect_started_ms > a->cfg.redis_timeout_ms)
-        pub_drop(a); /* connect timeout */
-    if (!a->ac && !a->closing && now >= a->next_connect_ms) pub_connect(a);
+        rlink_drop(&a->link); /* a stuck Redis: fail what is in flight, reconnect */
+    if (!a->closing) rlink_tick(&a->link, now); /* connect timeout, reconnect */
 }
 
 /* ---- emission ----------------------------------------------------------------------------- */
@@ -1442,13 +1386,23 @@ int alert_new(uv_loop_t *loop, const alert_rules *rules, const alert_config *cfg
             return rc;
         }
     }
-    a->backoff_ms = ALERT_PUB_BACKOFF_MIN_MS;
     uv_timer_init(loop, &a->timer);
     a->timer.data = a;
     a->next_eval_ms = uv_now(loop) + a->rules.eval_interval_ms;
     uv_timer_start(&a->timer, on_timer, ALERT_HOUSEKEEP_MS, ALERT_HOUSEKEEP_MS);
     uv_unref((uv_handle_t *)&a->timer); /* alerts alone never keep a loop alive */
-    if (pub_enabled(a)) pub_connect(a);
+    if (pub_enabled(a)) {
+        rlink_init(&a->link, loop,
+                   &(rlink_config){.host = a->cfg.redis_host,
+                                   .port = a->cfg.redis_port,
+                                   .timeout_ms = a->cfg.redis_timeout_ms,
+                                   .backoff_min_ms = ALERT_PUB_BACKOFF_MIN_MS,
+                                   .backoff_max_ms = ALERT_PUB_BACKOFF_MAX_MS,
+                                   .up_on_connect = true,
+                                   .owner = a,
+                                   .start = pub_start});
+        rlink_connect(&a->link);
+    }
     *out = a;
     return 0;
 }
@@ -1500,7 +1454,7 @@ void alert_close(alert *a, void (*done)(void *ud), void *ud)
     a->close_done = done;
     a->close_ud = ud;
     a->closing_parts = 2;
-    pub_drop(a); /* in-flight PUBLISH replies run now, with NULL */
+    rlink_close(&a->link); /* in-flight PUBLISH replies run now, with NULL */
     uv_timer_stop(&a->timer);
     uv_close((uv_handle_t *)&a->timer, on_close_timer);
     webhook *wh = a->wh;

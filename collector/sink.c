@@ -1,13 +1,10 @@
 /* sink.c - Redis Streams writer on a libuv loop (see sink.h for the promises).
  *
- * Shape: one hiredis async context per sink, watched by a uv_poll handle (our own adapter: the one
- * in Debian's hiredis 0.14 ignores poll errors, so a reset connection would go unnoticed - libuv
- * reports POLLERR as status < 0 and stops the handle; we hand it to hiredis). States:
- *   down       (ac == NULL)            waiting for the reconnect time (exponential backoff);
- *   handshake  (ac != NULL, !ready)    TCP connect, then AUTH / SELECT / PING replies awaited;
- *   ready      (ac != NULL, ready)     sink_write accepted.
- * The handshake commands are queued before anything else on every new connection, and the sink
- * only turns ready when all of them succeeded, so /readyz never says yes to a wrong password.
+ * Shape: one hiredis async context per sink, held by an rlink (rlink.h: down / connecting / up,
+ * backoff, connect deadline; redisuv.h for the socket watcher). The sink is ready when its link is
+ * up: the link's handshake (AUTH / SELECT / PING) is queued before anything else on every new
+ * connection and the link comes up only when all of it succeeded, so /readyz never says yes to a
+ * wrong password.
  *
  * A write group is a set of XADDs queued back to back (pipelined). Each reply decrements the
  * group's `pending` count; the callback fires once (`answered`): on the first error, or after the
@@ -29,7 +26,6 @@
  * The password is never copied into an error message. */
 #include "sink.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +35,7 @@
 #include <hiredis/hiredis.h>
 
 #include "redisuv.h"
+#include "rlink.h"
 #include "sl_buf.h"
 #include "sl_err.h"
 
@@ -61,18 +58,11 @@ typedef struct group {
 } group;
 
 struct sink {
-    char where[160]; /* "host:port" or the socket path, for messages */
+    rlink link; /* the connection: link.ac, link.up (= ready), link.where, link.last_error */
     uv_loop_t *loop;
     sink_config cfg;
     char *strings; /* owned copies of cfg strings */
-    redisAsyncContext *ac;
-    bool ready;
-    bool ever_ready;
     bool closing;
-    unsigned handshake_pending;
-    uint64_t handshake_deadline_ms;
-    uint64_t next_connect_ms;
-    uint64_t backoff_ms;
     uint64_t last_reply_ms; /* for the idle heartbeat */
     uv_timer_t timer;
     bool timer_armed;
@@ -84,19 +74,9 @@ struct sink {
     size_t nfree;
     size_t inflight; /* XADDs sent and not yet replied to */
     sink_stats st;
-    char last_error[200];
     char *cmd; /* RESP text of the XADD being queued (reused; hiredis copies it) */
     size_t cmd_cap;
 };
-
-static void set_error(sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(sink *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- URL ------------------------------------------------------------------------------------- */
 
@@ -263,9 +243,9 @@ static void rearm(sink *s)
     if (s->closing) return;
     uint64_t due = UINT64_MAX;
     if (s->head) due = s->head->deadline_ms;
-    if (s->ac && !s->ready && s->handshake_deadline_ms < due) due = s->handshake_deadline_ms;
-    if (!s->ac && s->next_connect_ms < due) due = s->next_connect_ms;
-    if (s->ready && !s->head && s->last_reply_ms + SINK_HEARTBEAT_MS < due)
+    uint64_t link_due = rlink_due(&s->link);
+    if (link_due < due) due = link_due;
+    if (s->link.up && !s->head && s->last_reply_ms + SINK_HEARTBEAT_MS < due)
         due = s->last_reply_ms + SINK_HEARTBEAT_MS;
     if (due == UINT64_MAX) {
         if (s->timer_armed) uv_timer_stop(&s->timer);
@@ -341,14 +321,14 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     if (!g->heartbeat) s->inflight--;
     if (!reply) { /* the context is going away: nothing more can be written on it */
-        s->ready = false;
+        s->link.up = false;
         if (!g->heartbeat) s->st.commands_failed++;
         if (!g->status) g->status = SL_EIO;
     } else {
         s->last_reply_ms = uv_now(s->loop);
         if (reply->type == REDIS_REPLY_ERROR) {
             if (!g->heartbeat) s->st.commands_failed++;
-            set_error(s, "%s: %.150s", g->heartbeat ? "PING" : "XADD", reply->str);
+            rlink_error(&s->link, "%s: %.150s", g->heartbeat ? "PING" : "XADD", reply->str);
             if (!g->status) g->status = SL_EIO;
         } else if (!g->heartbeat) {
             s->st.commands_ok++;
@@ -377,7 +357,7 @@ static void send_heartbeat(sink *s)
     g->s = s;
     g->heartbeat = true;
     g->deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
-    if (redisAsyncCommand(s->ac, on_reply, g, "PING") != REDIS_OK) {
+    if (redisAsyncCommand(s->link.ac, on_reply, g, "PING") != REDIS_OK) {
         group_release(s, g);
         return;
     }
@@ -385,112 +365,26 @@ static void send_heartbeat(sink *s)
     group_link(s, g);
 }
 
-static void drop_connection(sink *s);
-
-/* The socket failed (reset, refused) and hiredis kept the context: drop it now rather than wait
- * for the deadline (redisuv.h says why the stock adapter never tells us). */
-static void on_socket_error(redisAsyncContext *ac, int status)
-{
-    sink *s = ac->data;
-    if (!s) return;
-    set_error(s, "connection to %s: %s", s->where, uv_strerror(status));
-    drop_connection(s);
-}
-
 /* ---- connection ------------------------------------------------------------------------------ */
 
-static void schedule_reconnect(sink *s)
+static bool on_link_start(void *owner, redisAsyncContext *ac)
 {
-    s->ready = false;
-    if (s->closing) return;
-    s->next_connect_ms = uv_now(s->loop) + s->backoff_ms;
-    s->backoff_ms =
-        s->backoff_ms * 2 > SINK_BACKOFF_MAX_MS ? SINK_BACKOFF_MAX_MS : s->backoff_ms * 2;
-    rearm(s);
-}
-
-/* Drops the connection. Outside hiredis callbacks, every outstanding reply callback runs (with a
- * NULL reply) before this returns; inside one, hiredis does it right after that callback. */
-static void drop_connection(sink *s)
-{
-    redisAsyncContext *ac = s->ac;
-    if (!ac) return;
-    s->ac = NULL;
-    s->ready = false;
-    ac->data = NULL; /* handshake and disconnect callbacks ignore it from now on */
-    redisAsyncFree(ac);
-    schedule_reconnect(s);
-}
-
-static void on_connect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac; /* ours; hiredis hands it out as const */
-    sink *s = ac->data;
-    if (!s || status == REDIS_OK) return; /* ready comes with the handshake replies */
-    set_error(s, "connect to %s: %s", s->where, ac->errstr);
-    /* hiredis frees the context after this callback (queued handshake replies get NULL). */
-    ac->data = NULL;
-    s->ac = NULL;
-    schedule_reconnect(s);
-}
-
-static void on_disconnect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    sink *s = ac->data;
-    if (!s) return; /* we dropped it ourselves */
-    /* hiredis frees the context after this; pending replies already got NULL. */
-    set_error(s, "connection to %s lost: %s", s->where, ac->errstr ? ac->errstr : "closed");
-    ac->data = NULL;
-    s->ac = NULL;
-    schedule_reconnect(s);
-}
-
-static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
-{
-    sink *s = ac->data;
-    if (!s) return; /* a dropped context */
-    redisReply *reply = r;
-    const char *what = privdata;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        set_error(s, "%s: %.150s", what, reply ? reply->str : "no reply");
-        drop_connection(s); /* deferred by hiredis until this callback returns */
-        return;
-    }
-    if (--s->handshake_pending) return;
-    s->ready = true;
-    s->last_reply_ms = uv_now(s->loop);
-    s->backoff_ms = SINK_BACKOFF_MIN_MS;
-    if (s->ever_ready) s->st.reconnects++;
-    s->ever_ready = true;
-    rearm(s);
-}
-
-static void start_connect(sink *s)
-{
-    char err[256];
-    redisAsyncContext *ac = redisuv_connect(s->loop, s->cfg.host, s->cfg.port, s, on_connect,
-                                            on_disconnect, on_socket_error, err, sizeof err);
-    if (!ac) {
-        set_error(s, "%s", err);
-        schedule_reconnect(s);
-        return;
-    }
-    s->ac = ac;
-    s->ready = false;
+    sink *s = owner;
     /* Best effort: without a timerfd the sink writes every loop turn, as with linger 0. */
     if (s->cfg.linger_us) (void)redisuv_set_linger(ac, s->cfg.linger_us, SINK_LINGER_BYTES);
-    s->handshake_deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
-    /* Queued now, sent first once connected. */
-    int n = redisuv_handshake(ac, on_handshake_reply, s->cfg.username, s->cfg.password, s->cfg.db,
-                              true);
-    s->handshake_pending = n > 0 ? n : 0;
-    if (n <= 0) { /* only out of memory gets here */
-        set_error(s, "connect to %s: cannot queue the handshake", s->where);
-        drop_connection(s);
-        return;
-    }
+    return rlink_handshake(&s->link, ac, true);
+}
+
+static void on_link_up(void *owner)
+{
+    sink *s = owner;
+    s->last_reply_ms = uv_now(s->loop);
     rearm(s);
+}
+
+static void on_link_down(void *owner)
+{
+    rearm(owner);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -502,18 +396,14 @@ static void on_timer(uv_timer_t *t)
      * connection is dropped (failing the rest with SL_EIO) and re-made. */
     if (s->head && now >= s->head->deadline_ms) {
         s->st.timeouts++;
-        s->ready = false; /* callbacks below cannot queue onto the doomed context */
-        set_error(s, "no reply from %s within %u ms", s->where, s->cfg.timeout_ms);
+        s->link.up = false; /* callbacks below cannot queue onto the doomed context */
+        rlink_error(&s->link, "no reply from %s within %u ms", s->link.where, s->cfg.timeout_ms);
         while (s->head && now >= s->head->deadline_ms && !s->closing)
             group_answer(s, s->head, SL_ELIMIT);
-        drop_connection(s);
+        rlink_drop(&s->link);
     }
-    if (s->ac && !s->ready && now >= s->handshake_deadline_ms) {
-        set_error(s, "connect to %s: no answer within %u ms", s->where, s->cfg.timeout_ms);
-        drop_connection(s);
-    }
-    if (!s->ac && !s->closing && now >= s->next_connect_ms) start_connect(s);
-    if (s->ready && !s->head && now >= s->last_reply_ms + SINK_HEARTBEAT_MS) {
+    if (!s->closing) rlink_tick(&s->link, now);
+    if (s->link.up && !s->head && now >= s->last_reply_ms + SINK_HEARTBEAT_MS) {
         send_heartbeat(s);
         s->last_reply_ms = now; /* one PING per period, even if it cannot be queued */
     }
@@ -539,30 +429,42 @@ sink *sink_new(uv_loop_t *loop, const sink_config *cfg)
     }
     if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
     if (!s->cfg.port) s->cfg.port = 6379;
-    redisuv_where(s->cfg.host, s->cfg.port, s->where, sizeof s->where);
     if (!s->cfg.timeout_ms) s->cfg.timeout_ms = 2000;
     if (!s->cfg.max_inflight) s->cfg.max_inflight = 100000;
-    s->backoff_ms = SINK_BACKOFF_MIN_MS;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
-    start_connect(s);
+    rlink_init(&s->link, loop,
+               &(rlink_config){.host = s->cfg.host,
+                               .port = s->cfg.port,
+                               .username = s->cfg.username,
+                               .password = s->cfg.password,
+                               .db = s->cfg.db,
+                               .timeout_ms = s->cfg.timeout_ms,
+                               .backoff_min_ms = SINK_BACKOFF_MIN_MS,
+                               .backoff_max_ms = SINK_BACKOFF_MAX_MS,
+                               .owner = s,
+                               .start = on_link_start,
+                               .up = on_link_up,
+                               .down = on_link_down});
+    rlink_connect(&s->link);
     return s;
 }
 
 bool sink_ready(const sink *s)
 {
-    return s->ready && !s->closing;
+    return s->link.up && !s->closing;
 }
 
 const char *sink_last_error(const sink *s)
 {
-    return s->last_error;
+    return s->link.last_error;
 }
 
 void sink_get_stats(const sink *s, sink_stats *out)
 {
     *out = s->st;
     out->inflight = s->inflight;
+    out->reconnects = s->link.reconnects;
 }
 
 /* Formats argv as one RESP command (*N, then $len + bytes per argument) into s->cmd; returns its
@@ -610,7 +512,7 @@ int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, vo
     if (n == 0 || !cb) return SL_EUSAGE;
     for (size_t i = 0; i < n; i++)
         if (!entries[i].event_json) return SL_EUSAGE;
-    if (!sink_ready(s) || !s->ac) return SL_EIO;
+    if (!sink_ready(s) || !s->link.ac) return SL_EIO;
     if (n > s->cfg.max_inflight || s->inflight > s->cfg.max_inflight - n) return SL_ELIMIT;
     group *g = group_alloc(s);
     if (!g) return SL_ENOMEM;
@@ -627,8 +529,8 @@ int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, vo
     for (size_t i = 0; i < n; i++)
         room += 160 + (evlen > invlen ? evlen : invlen) + entries[i].event_len +
                 entries[i].violations_len + entries[i].message_id_len;
-    sds ob = sdsMakeRoomFor(s->ac->c.obuf, room);
-    if (ob) s->ac->c.obuf = ob;
+    sds ob = sdsMakeRoomFor(s->link.ac->c.obuf, room);
+    if (ob) s->link.ac->c.obuf = ob;
     for (size_t i = 0; i < n; i++) {
         const sink_entry *e = &entries[i];
         const char *argv[9];
@@ -655,7 +557,7 @@ int sink_write(sink *s, const sink_entry *entries, size_t n, sink_done_cb cb, vo
         /* The command as RESP, formatted here (hiredis's argv path formats through sdscatfmt);
          * hiredis copies it into its output buffer before returning. */
         size_t len = resp_format(s, argc, argv, argl);
-        if (!len || redisAsyncFormattedCommand(s->ac, on_reply, g, s->cmd, len) != REDIS_OK) {
+        if (!len || redisAsyncFormattedCommand(s->link.ac, on_reply, g, s->cmd, len) != REDIS_OK) {
             g->status = SL_ENOMEM; /* the context is healthy (ready), so only memory is left */
             break;
         }
@@ -692,12 +594,12 @@ void sink_close(sink *s, void (*done)(void *ud), void *ud)
 {
     if (s->closing) return; /* a second call is a caller bug; do not free twice */
     s->closing = true;
-    s->ready = false;
+    s->link.up = false;
     s->close_done = done;
     s->close_ud = ud;
     while (s->head)
         group_answer(s, s->head, SL_EIO);
-    drop_connection(s); /* outstanding replies come back NULL and release their groups */
+    rlink_close(&s->link); /* outstanding replies come back NULL and release their groups */
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }

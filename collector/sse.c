@@ -1,12 +1,9 @@
 /* sse.c - the live violations stream (see sse.h for the promises).
  *
- * Shape: one hiredis async context, watched by our own uv_poll adapter (the libuv adapter in
- * Debian's hiredis 0.14 ignores poll errors; the same reasoning as sink.c), one uv timer, and a
- * doubly linked list of clients. States of the Redis side:
- *   down        (ac == NULL)              waiting for next_connect_ms (exponential backoff);
- *   handshake   (ac != NULL, !subscribed) AUTH (if any) and SUBSCRIBE queued, confirmation
- *                                         awaited until handshake_deadline_ms;
- *   subscribed  (ac != NULL, subscribed)  messages fan out to clients.
+ * Shape: one hiredis async context held by an rlink (rlink.h: reconnects, backoff, the connect
+ * deadline), one uv timer, and a doubly linked list of clients. On every new connection AUTH (if
+ * any) and SUBSCRIBE are queued; the link is up (subscribed) once Redis confirms the SUBSCRIBE,
+ * and messages then fan out to clients.
  * A subscribed connection sends nothing, so hiredis cannot time out on it; a dead peer is found by
  * TCP keepalive or a socket error, a restarted Redis by EOF.
  *
@@ -19,9 +16,6 @@
  * marks the client `gone`; it stays on the list, skipped, until on_close. */
 #include "sse.h"
 
-#include "redisuv.h"
-
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +26,8 @@
 
 #include "agg.h"
 #include "arena.h"
+#include "redisuv.h"
+#include "rlink.h"
 #include "sl_buf.h"
 #include "sl_err.h"
 
@@ -55,16 +51,11 @@ typedef struct sse_client {
 } sse_client;
 
 struct sse {
-    char where[160]; /* "host:port" or the socket path, for messages */
+    rlink link; /* link.up = subscribed */
     uv_loop_t *loop;
     sse_config cfg;
     char *strings; /* owned copies of cfg strings */
-    redisAsyncContext *ac;
-    bool subscribed, ever_subscribed;
     bool closing;
-    uint64_t handshake_deadline_ms;
-    uint64_t next_connect_ms;
-    uint64_t backoff_ms;
     uint64_t next_sweep_ms;
     uv_timer_t timer;
     void (*close_done)(void *);
@@ -75,17 +66,7 @@ struct sse {
     char *frame;      /* reused buffer for one "data: ...\n\n" frame */
     size_t frame_cap;
     sse_stats st;
-    char last_error[200];
 };
-
-static void set_error(sse *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(sse *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->last_error, sizeof s->last_error, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- timer ----------------------------------------------------------------------------------- */
 
@@ -94,9 +75,7 @@ static void on_timer(uv_timer_t *t);
 static void rearm(sse *s)
 {
     if (s->closing) return;
-    uint64_t due = UINT64_MAX;
-    if (!s->ac) due = s->next_connect_ms;
-    if (s->ac && !s->subscribed && s->handshake_deadline_ms < due) due = s->handshake_deadline_ms;
+    uint64_t due = rlink_due(&s->link);
     if (s->nclients && s->next_sweep_ms < due) due = s->next_sweep_ms;
     if (due == UINT64_MAX) {
         uv_timer_stop(&s->timer);
@@ -218,80 +197,26 @@ static void fanout(sse *s, const char *p, size_t n)
     cJSON_Delete(msg);
 }
 
-static void drop_connection(sse *s);
-
-/* The socket failed and hiredis kept the context: drop it now rather than wait. */
-static void on_socket_error(redisAsyncContext *ac, int status)
-{
-    sse *s = ac->data;
-    if (!s) return;
-    set_error(s, "connection to %s: %s", s->where, uv_strerror(status));
-    drop_connection(s);
-}
-
 /* ---- connection ------------------------------------------------------------------------------ */
-
-static void schedule_reconnect(sse *s)
-{
-    s->subscribed = false;
-    if (s->closing) return;
-    s->next_connect_ms = uv_now(s->loop) + s->backoff_ms;
-    s->backoff_ms = s->backoff_ms * 2 > SSE_BACKOFF_MAX_MS ? SSE_BACKOFF_MAX_MS : s->backoff_ms * 2;
-    rearm(s);
-}
-
-/* Inside a hiredis callback, hiredis defers the free until the callback returns. */
-static void drop_connection(sse *s)
-{
-    redisAsyncContext *ac = s->ac;
-    if (!ac) return;
-    s->ac = NULL;
-    s->subscribed = false;
-    ac->data = NULL; /* every callback ignores it from now on */
-    redisAsyncFree(ac);
-    schedule_reconnect(s);
-}
-
-static void on_connect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    sse *s = ac->data;
-    if (!s || status == REDIS_OK) return;
-    set_error(s, "connect to %s: %s", s->where, ac->errstr);
-    ac->data = NULL; /* hiredis frees the context after this callback */
-    s->ac = NULL;
-    schedule_reconnect(s);
-}
-
-static void on_disconnect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    sse *s = ac->data;
-    if (!s) return;
-    set_error(s, "connection to %s lost: %s", s->where, ac->errstr[0] ? ac->errstr : "closed");
-    ac->data = NULL;
-    s->ac = NULL;
-    schedule_reconnect(s);
-}
 
 static void on_auth(redisAsyncContext *ac, void *r, void *privdata)
 {
-    sse *s = ac->data;
-    redisReply *reply = r;
-    if (!s || (reply && reply->type != REDIS_REPLY_ERROR)) return;
-    set_error(s, "AUTH: %.150s", reply ? reply->str : "no reply");
-    drop_connection(s);
+    (void)privdata;
+    sse *s = rlink_owner(ac);
+    const redisReply *reply = r;
+    if (s && (!reply || reply->type == REDIS_REPLY_ERROR))
+        rlink_fail(&s->link, "AUTH: %.150s", reply ? reply->str : "no reply");
 }
 
 /* Every reply on the subscription: the confirmation, then ["message", channel, payload]. */
 static void on_sub(redisAsyncContext *ac, void *r, void *privdata)
 {
-    sse *s = ac->data;
+    (void)privdata;
+    sse *s = rlink_owner(ac);
     redisReply *reply = r;
     if (!s || !reply) return; /* a dropped context */
     if (reply->type == REDIS_REPLY_ERROR) {
-        set_error(s, "SUBSCRIBE: %.150s", reply->str);
-        drop_connection(s);
+        rlink_fail(&s->link, "SUBSCRIBE: %.150s", reply->str);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
@@ -301,48 +226,31 @@ static void on_sub(redisAsyncContext *ac, void *r, void *privdata)
     if (!strcmp(kind, "message") && reply->element[2]->type == REDIS_REPLY_STRING) {
         fanout(s, reply->element[2]->str, reply->element[2]->len);
     } else if (!strcmp(kind, "subscribe")) {
-        s->subscribed = true;
-        s->backoff_ms = SSE_BACKOFF_MIN_MS;
-        s->last_error[0] = 0;
-        if (s->ever_subscribed) s->st.reconnects++;
-        s->ever_subscribed = true;
+        s->link.last_error[0] = 0;
+        rlink_up(&s->link);
         rearm(s);
     }
 }
 
-static void start_connect(sse *s)
+static bool on_link_start(void *owner, redisAsyncContext *ac)
 {
-    char err[256];
-    redisAsyncContext *ac = redisuv_connect(s->loop, s->cfg.host, s->cfg.port, s, on_connect,
-                                            on_disconnect, on_socket_error, err, sizeof err);
-    if (!ac) {
-        set_error(s, "%s", err);
-        schedule_reconnect(s);
-        return;
-    }
-    s->ac = ac;
-    s->subscribed = false;
-    s->handshake_deadline_ms = uv_now(s->loop) + s->cfg.timeout_ms;
+    sse *s = owner;
     const char *argv[2] = {"SUBSCRIBE", s->cfg.channel};
     size_t argl[2] = {9, strlen(s->cfg.channel)};
-    if (redisuv_handshake(ac, on_auth, s->cfg.username, s->cfg.password, 0, false) < 0 ||
-        redisAsyncCommandArgv(ac, on_sub, NULL, 2, argv, argl) != REDIS_OK) {
-        set_error(s, "connect to %s: cannot queue SUBSCRIBE", s->where);
-        drop_connection(s);
-        return;
-    }
-    rearm(s);
+    return redisuv_handshake(ac, on_auth, s->cfg.username, s->cfg.password, 0, false) >= 0 &&
+           redisAsyncCommandArgv(ac, on_sub, NULL, 2, argv, argl) == REDIS_OK;
+}
+
+static void on_link_down(void *owner)
+{
+    rearm(owner);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     sse *s = t->data;
     uint64_t now = uv_now(s->loop);
-    if (s->ac && !s->subscribed && now >= s->handshake_deadline_ms) {
-        set_error(s, "subscribe on %s: no answer within %u ms", s->where, s->cfg.timeout_ms);
-        drop_connection(s);
-    }
-    if (!s->ac && !s->closing && now >= s->next_connect_ms) start_connect(s);
+    if (!s->closing) rlink_tick(&s->link, now);
     if (now >= s->next_sweep_ms) {
         sweep_keepalive(s, now);
         s->next_sweep_ms = now + SSE_SWEEP_MS;
@@ -449,15 +357,23 @@ int sse_new(uv_loop_t *loop, const sse_config *cfg, sse **out)
     }
     if (s->cfg.username && !s->cfg.password) s->cfg.username = NULL; /* AUTH needs a password */
     if (!s->cfg.port) s->cfg.port = 6379;
-    redisuv_where(s->cfg.host, s->cfg.port, s->where, sizeof s->where);
     if (!s->cfg.max_clients) s->cfg.max_clients = 256;
     if (!s->cfg.keepalive_ms) s->cfg.keepalive_ms = 15000;
     if (!s->cfg.retry_ms) s->cfg.retry_ms = 2000;
     if (!s->cfg.timeout_ms) s->cfg.timeout_ms = 2000;
-    s->backoff_ms = SSE_BACKOFF_MIN_MS;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
-    start_connect(s);
+    rlink_init(&s->link, loop,
+               &(rlink_config){.host = s->cfg.host,
+                               .port = s->cfg.port,
+                               .timeout_ms = s->cfg.timeout_ms,
+                               .backoff_min_ms = SSE_BACKOFF_MIN_MS,
+                               .backoff_max_ms = SSE_BACKOFF_MAX_MS,
+                               .owner = s,
+                               .start = on_link_start,
+                               .down = on_link_down});
+    rlink_connect(&s->link);
+    rearm(s);
     *out = s;
     return 0;
 }
@@ -517,12 +433,13 @@ void sse_get_stats(const sse *s, sse_stats *out)
 {
     *out = s->st;
     out->clients = s->nclients;
-    out->subscribed = s->subscribed;
+    out->subscribed = s->link.up;
+    out->reconnects = s->link.reconnects;
 }
 
 const char *sse_last_error(const sse *s)
 {
-    return s->last_error;
+    return s->link.last_error;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -547,7 +464,7 @@ void sse_close(sse *s, void (*done)(void *ud), void *ud)
         http_stream_end(cl->c); /* on_close will not fire for it */
         client_free(s, cl);
     }
-    drop_connection(s);
+    rlink_close(&s->link);
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 }

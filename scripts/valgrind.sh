@@ -9,7 +9,7 @@ build="${1:-$root/build}"
 shift || true
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-    tests=(test_vio test_srcmap test_plan test_plandiff test_schema test_yamlj test_format test_sink test_http
+    tests=(test_vio test_srcmap test_plan test_plandiff test_schema test_yamlj test_format test_sink test_rlink test_http
            test_ingest test_config test_ratelimit)
 fi
 command -v valgrind >/dev/null || { echo "valgrind not found"; exit 77; }
