@@ -83,6 +83,15 @@ static int append_one(spool *s, int i, ctr *c)
     return spool_append(s, &b, 1, count_cb, c);
 }
 
+/* Appends records first .. first+n-1 (each must be accepted), then runs the loop until their
+ * callbacks fired. */
+static void append_range(uv_loop_t *loop, spool *s, int first, int n, ctr *k)
+{
+    for (int i = first; i < first + n; i++)
+        CHECK_INT(append_one(s, i, k), 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
 static spool *open_dir(uv_loop_t *loop, const char *dir, uint64_t max_bytes, uint64_t seg_bytes)
 {
     spool_config cfg = {.dir = dir, .max_bytes = max_bytes, .segment_bytes = seg_bytes};
@@ -280,9 +289,7 @@ static void test_batching(const char *root)
     CHECK(s != NULL);
     if (!s) return;
     ctr k = {0};
-    for (int i = 0; i < 1000; i++)
-        CHECK_INT(append_one(s, i, &k), 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    append_range(&loop, s, 0, 1000, &k);
     CHECK_INT(k.calls, 1000);
     CHECK_INT(k.fails, 0);
     spool_stats st;
@@ -391,9 +398,7 @@ static void test_reopen_rotation_commit(const char *root)
     CHECK(s != NULL);
     if (!s) return;
     /* new appends go after the recovered ones, into new segments */
-    for (int i = 40; i < 46; i++)
-        CHECK_INT(append_one(s, i, &k), 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    append_range(&loop, s, 40, 6, &k);
     spool_pos last = {0, 0};
     CHECK_INT(read_all(s, 20, &last), 26);
     /* committing everything deletes every segment, the active one too */
@@ -430,9 +435,7 @@ static void test_tiny_segments(const char *root)
     CHECK(s != NULL);
     if (!s) return;
     ctr k = {0};
-    for (int i = 0; i < 50; i++)
-        CHECK_INT(append_one(s, i, &k), 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    append_range(&loop, s, 0, 50, &k);
     CHECK_INT(k.calls, 50);
     CHECK_INT(k.fails, 0);
     spool_stats st;
@@ -496,9 +499,7 @@ static void write_n(uv_loop_t *loop, const char *dir, int first, int n, uint64_t
     CHECK(s != NULL);
     if (!s) return;
     ctr k = {0};
-    for (int i = first; i < first + n; i++)
-        CHECK_INT(append_one(s, i, &k), 0);
-    uv_run(loop, UV_RUN_DEFAULT);
+    append_range(loop, s, first, n, &k);
     CHECK_INT(k.calls, n);
     CHECK_INT(k.fails, 0);
     close_spool(loop, s);
@@ -648,9 +649,7 @@ static void test_disk_full(const char *root)
     CHECK(s != NULL);
     if (!s) return;
     ctr k = {0};
-    for (int i = 0; i < 5; i++)
-        CHECK_INT(append_one(s, i, &k), 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    append_range(&loop, s, 0, 5, &k);
     CHECK_INT(k.fails, 0);
 
     struct rlimit old, lim;
@@ -660,9 +659,7 @@ static void test_disk_full(const char *root)
     signal(SIGXFSZ, SIG_IGN);
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
     ctr k2 = {0};
-    for (int i = 5; i < 8; i++)
-        CHECK_INT(append_one(s, i, &k2), 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    append_range(&loop, s, 5, 3, &k2);
     CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
     CHECK_INT(k2.calls, 3);
     CHECK_INT(k2.fails, 3);
@@ -674,9 +671,7 @@ static void test_disk_full(const char *root)
     CHECK_INT(st.bytes, 5 * FRAMED);
     CHECK_INT(file_size(seg_path(p, sizeof p, dir, 1)), HDR + 5 * FRAMED);
 
-    for (int i = 5; i < 7; i++)
-        CHECK_INT(append_one(s, i, &k), 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    append_range(&loop, s, 5, 2, &k);
     CHECK_INT(k.fails, 0);
     CHECK_INT(k.calls, 7);
     CHECK_INT(read_all(s, 0, NULL), 7);
