@@ -617,10 +617,18 @@ static int kt_insert(jscan *j, keyent ne, const char *raw, size_t rn, size_t ks)
 /* Records key [ks, ke) (quotes included; just scanned by js_string, so j->esc says whether it has
  * escapes) of object obj, whose keys so far are
  * ig->ks[kbase, ig->ks_n); refuses a key the object already has, comparing decoded text, so "a"
- * and "\\u0061" are the same key. Small objects compare against their own few keys (cache-local);
- * an object that grows past KEYS_LINEAR keys moves them into the hash table. */
+ * and "\\u0061" are the same key. Small objects compare against their own few keys (cache-local),
+ * and only when *seen (the object's bits of key_bit) says an earlier key may be equal: usually
+ * none is; an object that grows past KEYS_LINEAR keys moves them into the hash table. */
 #define KEYS_LINEAR 24
-static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj, size_t kbase)
+/* One of 64 bits for a decoded key: equal keys, equal bits. */
+static inline uint64_t key_bit(const char *k, size_t n)
+{
+    unsigned h = n ? (unsigned)n * 7u + (unsigned char)k[0] * 3u + (unsigned char)k[n - 1] : 0;
+    return 1ULL << (h & 63);
+}
+
+static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj, size_t kbase, uint64_t *seen)
 {
     ingest *ig = j->ig;
     const char *raw = j->s + ks + 1;
@@ -636,7 +644,10 @@ static int js_key_unique(jscan *j, size_t ks, size_t ke, uint32_t obj, size_t kb
     size_t have = ig->ks_n - kbase;
     if (have < KEYS_LINEAR) {
         const char *kb = kt_bytes(ig, j, &ne);
-        for (size_t k = kbase; k < ig->ks_n; k++) {
+        uint64_t bit = key_bit(kb, ne.len);
+        bool maybe = *seen & bit;
+        *seen |= bit;
+        for (size_t k = maybe ? kbase : ig->ks_n; k < ig->ks_n; k++) {
             const keyent *e = &ig->ks[k];
             if (e->len == ne.len && !memcmp(kt_bytes(ig, j, e), kb, ne.len)) {
                 j->dup_key = raw;
@@ -802,6 +813,7 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
         size_t sp = span_open(j->ig, j->i);
         cJSON *last = NULL;
         uint32_t mslot = 0; /* this object's last member in the member table */
+        uint64_t seen = 0;  /* key_bit of the keys so far (js_key_unique) */
         if (x) {
             x->type = c == '{' ? cJSON_Object : cJSON_Array;
             if (depth >= TREE_MAX_DEPTH) x = tree_quit(j);
@@ -825,7 +837,7 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
                 if (j->i >= j->n) return js_fail(j, "unexpected end of input");
                 if (j->s[j->i] != '"') return js_fail(j, "expected a string key");
                 size_t ks = j->i;
-                if (js_string(j) || js_key_unique(j, ks, j->i, obj, kbase)) return -1;
+                if (js_string(j) || js_key_unique(j, ks, j->i, obj, kbase, &seen)) return -1;
                 j->key_esc |= j->esc;
                 if (m) m->string = tree_str(j, ks);
                 size_t ke = j->i;

@@ -357,6 +357,18 @@ int main(void)
         CHECK_INT(r.status, 0);
         CHECK_INT(run(ig, p, INGEST_TRACK, "{\"a\":1,\"\\u0061\":2}", false, &r), 0);
         CHECK_INT(r.status, 400);
+        /* keys alike in length, first and last byte share a prefilter bit: compared, distinct */
+        CHECK_INT(run(ig, p, INGEST_TRACK,
+                      "{\"userId\":\"u\",\"properties\":{\"axb\":1,\"ayb\":2,\"azb\":3}}", false,
+                      &r),
+                  0);
+        CHECK_INT(r.status, 0);
+        CHECK_INT(run(ig, p, INGEST_TRACK,
+                      "{\"userId\":\"u\",\"properties\":{\"axb\":1,\"ayb\":2,\"axb\":3}}", false,
+                      &r),
+                  0);
+        CHECK_INT(r.status, 400);
+        CHECK(strstr(r.error, "duplicate key \"axb\"") != NULL);
     }
     CHECK_INT(run(ig, p, INGEST_TRACK, "", false, &r), 0);
     CHECK_INT(r.status, 400);
