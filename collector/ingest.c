@@ -793,82 +793,22 @@ static char *tree_str(const jscan *j, size_t st)
     return d;
 }
 
-/* Scans one value; when x is given (and the tree is still being built), x becomes its node. */
-static int js_value(jscan *j, size_t depth, cJSON *x)
+static int js_container(jscan *j, size_t depth, cJSON *x, char c);
+
+/* Scans one value, starting at j->i (whitespace already skipped); when x is given (and the tree
+ * is still being built), x becomes its node. Inline, so a container's members that are strings,
+ * numbers or literals are scanned in its own loop; only nested containers recurse
+ * (js_container). */
+static inline __attribute__((always_inline)) int js_value(jscan *j, size_t depth, cJSON *x)
 {
-    js_ws(j);
     if (j->i >= j->n) return js_fail(j, "unexpected end of input");
     char c = j->s[j->i];
     size_t st = j->i;
     if (x && !j->t) x = NULL;
     switch (c) {
     case '{':
-    case '[': {
-        if (depth >= j->max_depth) return js_fail(j, "nesting deeper than max-depth");
-        char close = c == '{' ? '}' : ']';
-        jpath *pe = &j->ig->path[depth];
-        *pe = (jpath){.arr = c == '['};
-        uint32_t obj = c == '{' ? ++j->objs : 0;
-        size_t kbase = j->ig->ks_n; /* this object's keys start here */
-        size_t sp = span_open(j->ig, j->i);
-        cJSON *last = NULL;
-        uint32_t mslot = 0; /* this object's last member in the member table */
-        uint64_t seen = 0;  /* key_bit of the keys so far (js_key_unique) */
-        if (x) {
-            x->type = c == '{' ? cJSON_Object : cJSON_Array;
-            if (depth >= TREE_MAX_DEPTH) x = tree_quit(j);
-        }
-        j->depth = depth + 1;
-        j->i++;
-        js_ws(j);
-        if (j->i < j->n && j->s[j->i] == close) {
-            j->i++;
-            j->depth = depth;
-            j->ig->ks_n = kbase;
-            span_close(j->ig, sp, j->i);
-            return 0;
-        }
-        for (;;) {
-            cJSON *m = x && j->t ? tree_node(j->t) : NULL;
-            if (x && !m) x = tree_quit(j);
-            if (c == '{') {
-                pe->k = NULL;
-                js_ws(j);
-                if (j->i >= j->n) return js_fail(j, "unexpected end of input");
-                if (j->s[j->i] != '"') return js_fail(j, "expected a string key");
-                size_t ks = j->i;
-                if (js_string(j) || js_key_unique(j, ks, j->i, obj, kbase, &seen)) return -1;
-                j->key_esc |= j->esc;
-                if (m) m->string = tree_str(j, ks);
-                size_t ke = j->i;
-                pe->k = j->s + ks + 1;
-                pe->kn = ke - ks - 2;
-                js_ws(j);
-                if (j->i >= j->n || j->s[j->i] != ':') return js_fail(j, "expected ':'");
-                j->i++;
-                js_ws(j);
-                mslot = mem_open(j->ig, sp, mslot, ks, ke, j->i);
-            }
-            if (js_value(j, depth + 1, m)) return -1;
-            if (mslot) j->ig->mems[mslot].ve = (uint32_t)j->i;
-            if (m && j->t) tree_link(x, &last, m);
-            js_ws(j);
-            if (j->i >= j->n) return js_fail(j, "unexpected end of input");
-            if (j->s[j->i] == ',') {
-                j->i++;
-                pe->idx++;
-                continue;
-            }
-            if (j->s[j->i] == close) {
-                j->i++;
-                j->depth = depth;
-                j->ig->ks_n = kbase;
-                span_close(j->ig, sp, j->i);
-                return 0;
-            }
-            return js_fail(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
-        }
-    }
+    case '[':
+        return js_container(j, depth, x, c);
     case '"':
         if (js_string(j)) return -1;
         if (x) {
@@ -892,6 +832,75 @@ static int js_value(jscan *j, size_t depth, cJSON *x)
             return 0;
         }
         return js_fail(j, c ? "unexpected character" : "unexpected NUL byte");
+    }
+}
+
+/* The object or array (c is its opening character) at j->i; x as for js_value. */
+static int js_container(jscan *j, size_t depth, cJSON *x, char c)
+{
+    if (depth >= j->max_depth) return js_fail(j, "nesting deeper than max-depth");
+    char close = c == '{' ? '}' : ']';
+    jpath *pe = &j->ig->path[depth];
+    *pe = (jpath){.arr = c == '['};
+    uint32_t obj = c == '{' ? ++j->objs : 0;
+    size_t kbase = j->ig->ks_n; /* this object's keys start here */
+    size_t sp = span_open(j->ig, j->i);
+    cJSON *last = NULL;
+    uint32_t mslot = 0; /* this object's last member in the member table */
+    uint64_t seen = 0;  /* key_bit of the keys so far (js_key_unique) */
+    if (x) {
+        x->type = c == '{' ? cJSON_Object : cJSON_Array;
+        if (depth >= TREE_MAX_DEPTH) x = tree_quit(j);
+    }
+    j->depth = depth + 1;
+    j->i++;
+    js_ws(j);
+    if (j->i < j->n && j->s[j->i] == close) {
+        j->i++;
+        j->depth = depth;
+        j->ig->ks_n = kbase;
+        span_close(j->ig, sp, j->i);
+        return 0;
+    }
+    for (;;) {
+        cJSON *m = x && j->t ? tree_node(j->t) : NULL;
+        if (x && !m) x = tree_quit(j);
+        if (c == '{') { /* at the key: whitespace was skipped after '{' or ',' */
+            pe->k = NULL;
+            if (j->i >= j->n) return js_fail(j, "unexpected end of input");
+            if (j->s[j->i] != '"') return js_fail(j, "expected a string key");
+            size_t ks = j->i;
+            if (js_string(j) || js_key_unique(j, ks, j->i, obj, kbase, &seen)) return -1;
+            j->key_esc |= j->esc;
+            if (m) m->string = tree_str(j, ks);
+            size_t ke = j->i;
+            pe->k = j->s + ks + 1;
+            pe->kn = ke - ks - 2;
+            js_ws(j);
+            if (j->i >= j->n || j->s[j->i] != ':') return js_fail(j, "expected ':'");
+            j->i++;
+            js_ws(j);
+            mslot = mem_open(j->ig, sp, mslot, ks, ke, j->i);
+        }
+        if (js_value(j, depth + 1, m)) return -1;
+        if (mslot) j->ig->mems[mslot].ve = (uint32_t)j->i;
+        if (m && j->t) tree_link(x, &last, m);
+        js_ws(j);
+        if (j->i >= j->n) return js_fail(j, "unexpected end of input");
+        if (j->s[j->i] == ',') {
+            j->i++;
+            pe->idx++;
+            js_ws(j);
+            continue;
+        }
+        if (j->s[j->i] == close) {
+            j->i++;
+            j->depth = depth;
+            j->ig->ks_n = kbase;
+            span_close(j->ig, sp, j->i);
+            return 0;
+        }
+        return js_fail(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
     }
 }
 
@@ -1821,6 +1830,7 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     ig->mems_ok = rq->len < UINT32_MAX;
     ig->sbody = rq->body;
     ig->sbody_n = rq->len;
+    js_ws(&j);
     if (js_value(&j, 0, body_tree) == 0) {
         js_ws(&j);
         if (j.i != j.n) js_fail(&j, "unexpected data after the JSON value");
