@@ -60,10 +60,12 @@ typedef struct {
 } keyent;
 
 /* The extent of one object or array of the body, recorded by pass 1 in order of its opening byte,
- * so pass 2 jumps over any container in O(log n) instead of re-scanning its bytes. */
+ * so pass 2 jumps over any container in O(log n) instead of re-scanning its bytes (O(1) when it
+ * looks up a container's first nested container or its next sibling, the usual case). */
 typedef struct {
     size_t start, end; /* body offsets: the opening byte, one past the closing byte */
     uint32_t m0;       /* an object's first member in the member table (0: none, or an array) */
+    uint32_t after;    /* one past the last span nested in this one: a next sibling's slot */
 } span;
 
 /* One object member of the body, recorded by pass 1, so pass 2 walks an object's members
@@ -741,13 +743,16 @@ static size_t span_open(ingest *ig, size_t at)
         ig->spans = ns;
         ig->capspans = cap;
     }
-    ig->spans[ig->nspans] = (span){at, 0, 0};
+    ig->spans[ig->nspans] = (span){at, 0, 0, 0};
     return ig->nspans++;
 }
 
 static void span_close(ingest *ig, size_t slot, size_t end)
 {
-    if (slot != SIZE_MAX && ig->spans_ok) ig->spans[slot].end = end;
+    if (slot != SIZE_MAX && ig->spans_ok) {
+        ig->spans[slot].end = end;
+        ig->spans[slot].after = (uint32_t)ig->nspans;
+    }
 }
 
 /* Records a member of the object in span slot sp whose previous member is prev (0: the first);
@@ -969,6 +974,7 @@ static size_t span_find(ingest *ig, const char *p)
 {
     if (!ig->spans_ok || p < ig->sbody || p >= ig->sbody + ig->sbody_n) return SIZE_MAX;
     size_t off = (size_t)(p - ig->sbody), k = ig->span_hint + 1;
+    if (k < ig->nspans && ig->spans[k].start != off) k = ig->spans[ig->span_hint].after;
     if (k >= ig->nspans || ig->spans[k].start != off) {
         size_t lo = 0, hi = ig->nspans;
         while (lo < hi) {
