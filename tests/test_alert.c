@@ -286,6 +286,13 @@ static alert *new_engine(const receiver *rv, logbuf *lg, const char *yaml)
     return rc ? NULL : a;
 }
 
+/* Ends a scenario: the engine closed, the receiver emptied for the next one. */
+static void finish(alert *a, receiver *rv)
+{
+    close_alert(a);
+    rv_reset(rv);
+}
+
 static void traffic(alert *a, time_t t, const char *ev, int n, int invalid, bool planned)
 {
     for (int i = 0; i < n; i++)
@@ -340,8 +347,7 @@ static void test_clean(receiver *rv)
     alert_get_stats(a, &st);
     CHECK_INT(st.fired, 0);
     CHECK_INT(st.events_tracked, 3);
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 /* A spike just before a bucket boundary: with a one-bucket window (10 s), the tick at the end of
@@ -353,10 +359,8 @@ static void test_spike_at_boundary(receiver *rv)
     alert *a = new_engine(rv, &lg,
                           "interval: 200ms\nrules:\n  - alert: violation_rate\n    event: \"*\"\n"
                           "    above: 50%\n    window: 10s\n    min_events: 10\n");
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     time_t b = T0 - T0 % 10 + 100; /* a bucket boundary */
     traffic(a, b - 8, "Product Viewed", 30, 0, true);
     traffic(a, b - 2, "Product Viewed", 30, 30, true);
@@ -365,18 +369,15 @@ static void test_spike_at_boundary(receiver *rv)
     CHECK_INT(alert_tick(a, b + 1), 1); /* 35 of 65, though the new bucket holds nothing */
     CHECK_INT(settle(rv, 1), 1);
     CHECK_STR(ok_str(rv, 0, "alert"), "violation_rate");
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 static void test_violation_spike(receiver *rv)
 {
     logbuf lg = {0};
     alert *a = new_engine(rv, &lg, NULL);
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     int m = 0;
     for (; m < 15; m++) {
         steady(a, T0 + m * 60, true);
@@ -424,18 +425,15 @@ static void test_violation_spike(receiver *rv)
     }
     CHECK_INT(fired, 2);
     CHECK_INT(settle(rv, 2), 2);
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 static void test_unplanned(receiver *rv)
 {
     logbuf lg = {0};
     alert *a = new_engine(rv, &lg, NULL);
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     int fired = 0;
     for (int m = 0; m < 30; m++) {
         time_t t = T0 + m * 60;
@@ -457,18 +455,15 @@ static void test_unplanned(receiver *rv)
     text = ok_str(rv, 1 - i, "text");
     CHECK(text && strstr(text, "\"Ordr &lt;Completed&gt; &amp; co\"")); /* Slack escaping */
     CHECK(rv->nok == 2 && cJSON_IsNull(cJSON_GetObjectItem(rv->ok[i], "threshold")));
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 static void test_silence(receiver *rv)
 {
     logbuf lg = {0};
     alert *a = new_engine(rv, &lg, NULL);
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     int m = 0, fired = 0;
     for (; m < 70; m++) {
         steady(a, T0 + m * 60, true);
@@ -494,18 +489,15 @@ static void test_silence(receiver *rv)
     const char *text = ok_str(rv, 0, "text");
     CHECK(text && strstr(text, "went quiet: 0 events in the last 5m vs 125.0 per 5m over the "
                                "previous 1h"));
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 static void test_health(receiver *rv)
 {
     logbuf lg = {0};
     alert *a = new_engine(rv, &lg, NULL);
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     int fired = 0;
     alert_health(a, true, 0.1, T0);
     CHECK_INT(alert_tick(a, T0 + 1), 0);
@@ -531,8 +523,7 @@ static void test_health(receiver *rv)
     CHECK_STR(ok_str(rv, 1, "event"), "spool");
     CHECK(ok_num(rv, 1, "value") == 85);
     CHECK(ok_num(rv, 1, "threshold") == 80);
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 /* Custom rules: a total rate over all events, notes from several threads at once. */
@@ -562,10 +553,8 @@ static void test_threads_and_total(receiver *rv)
                           "    above: 24.5%\n"
                           "    window: 5m\n"
                           "    min_events: 100\n");
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     pthread_t th[4];
     worker_arg args[4];
     for (int i = 0; i < 4; i++) {
@@ -579,18 +568,15 @@ static void test_threads_and_total(receiver *rv)
     CHECK_STR(ok_str(rv, 0, "event"), "*");
     const char *text = ok_str(rv, 0, "text");
     CHECK(text && strstr(text, "25.0% of all events") && strstr(text, "10000 of 40000 invalid"));
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 static void test_table_bound(receiver *rv)
 {
     logbuf lg = {0};
     alert *a = new_engine(rv, &lg, "max_events: 32\nrules: []\n");
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     char name[32];
     for (int i = 0; i < 1000; i++) {
         snprintf(name, sizeof name, "junk-%d", i);
@@ -611,18 +597,15 @@ static void test_table_bound(receiver *rv)
     alert_tick(a, T0 + 7200);
     alert_get_stats(a, &st);
     CHECK_INT(st.events_tracked, 0);
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 static void test_per_tick_bound(receiver *rv)
 {
     logbuf lg = {0};
     alert *a = new_engine(rv, &lg, "max_alerts_per_tick: 3\nrules:\n  - alert: unplanned_event\n");
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     char name[32];
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof name, "new-%d", i);
@@ -635,8 +618,7 @@ static void test_per_tick_bound(receiver *rv)
     alert_get_stats(a, &st);
     CHECK_INT(st.deferred, 2);
     CHECK_INT(settle(rv, 5), 5);
-    close_alert(a);
-    rv_reset(rv);
+    finish(a, rv);
 }
 
 /* ---- the webhook client on its own -------------------------------------------------------- */
@@ -798,10 +780,8 @@ static void test_alert_webhook_down(void)
     receiver fake;
     fake.port = closed_port();
     alert *a = new_engine(&fake, &lg, "webhook: {attempts: 2, backoff: 10ms}\n");
-    if (!a) {
-        CHECK(a != NULL);
-        return;
-    }
+    CHECK(a != NULL);
+    if (!a) return;
     alert_health(a, false, 0, T0);
     CHECK_INT(alert_tick(a, T0 + 60), 1);
     run_for(400);
