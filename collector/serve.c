@@ -690,10 +690,16 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
         reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
     } else if (rd->kind == K_READY) {
         /* Ready = Redis reachable (and not draining). While Redis is down a spool with room
-         * still takes events; the 503 says so, for whoever reads it. */
-        if (sink_ready(w->sink) && !w->draining) {
-            static const char b[] = "{\"status\":\"ready\",\"redis\":\"up\"}";
-            reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
+         * still takes events; the 503 says so, for whoever reads it. With ?spool=1, ready = events
+         * are stored one way or the other (Redis, or the spool while it has room): for a load
+         * balancer that should not take every node out when their shared Redis goes down. */
+        bool spooling = !sink_ready(w->sink) && w->dur && durable_can_accept(w->dur);
+        if (!w->draining && (sink_ready(w->sink) || (spooling && query_flag(rq->query, "spool")))) {
+            static const char up[] = "{\"status\":\"ready\",\"redis\":\"up\"}";
+            static const char sp[] = "{\"status\":\"ready\",\"redis\":\"down\",\"spool\":"
+                                     "\"accepting\"}";
+            reply(w, c, rq, route, 200, spooling ? sp : up,
+                  spooling ? sizeof sp - 1 : sizeof up - 1, NULL);
         } else {
             reply_error(w, c, rq, route, 503,
                         w->draining                            ? "shutting down"

@@ -176,6 +176,9 @@ def test_outage(binary, load_bin, redis_exe, tmp):
         st, _, body = s.request("GET", "/readyz")
         t.ok(st == 503 and b"spooled to disk" in body,
              f"outage: /readyz is 503 (Redis down) and says events are spooled ({st} {body!r})")
+        st, _, body = s.request("GET", "/readyz?spool=1")
+        t.ok(st == 200 and b'"redis":"down"' in body and b'"spool":"accepting"' in body,
+             f"outage: /readyz?spool=1 is 200 while the spool takes events ({st} {body!r})")
         t.ok(during.get("sluice_spool_backlog_events", 0) > 0,
              f"outage: events wait in the spool while Redis is down "
              f"({during.get('sluice_spool_backlog_events')})")

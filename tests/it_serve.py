@@ -314,6 +314,8 @@ def test_health_metrics(s):
     t.eq((st, body_json(data)), (200, {"status": "ok"}), "healthz")
     st, _, data = s.request("GET", "/readyz")
     t.eq(st, 200, f"readyz with Redis up: {data!r}")
+    st, _, data = s.request("GET", "/readyz?spool=1")
+    t.ok(st == 200 and b'"redis":"up"' in data, f"readyz?spool=1 with Redis up: {st} {data!r}")
     st, h, data = s.request("GET", "/metrics")
     t.eq(st, 200, "metrics: 200")
     t.ok(h.get("content-type", "").startswith("text/plain"), "metrics: text/plain")
@@ -412,6 +414,8 @@ def test_redis_down(s, redis_proc, r):
     t.ok(h.get("retry-after", "").isdigit(), "503 carries Retry-After")
     st, _, _ = s.request("GET", "/readyz")
     t.eq(st, 503, "readyz with Redis down")
+    st, _, _ = s.request("GET", "/readyz?spool=1")
+    t.eq(st, 503, "readyz?spool=1 with Redis down and no spool")
 
 
 def load_until_stopped(port, stop, results, idx):
