@@ -1077,6 +1077,53 @@ static bool key_is(slice k, const char *name)
     return k.n == l && !memcmp(k.p, name, l);
 }
 
+/* The top-level members ingest treats specially: one list for the batch envelope, the stored
+ * bytes (build_event) and the checked tree (tree_event), which must agree. No two start with the
+ * same byte, so the first byte picks the one name to compare. */
+#define SPECIAL_KEYS(X)                                                                            \
+    X('w', "writeKey", MK_WRITE_KEY)                                                               \
+    X('t', "type", MK_TYPE)                                                                        \
+    X('c', "context", MK_CONTEXT)                                                                  \
+    X('i', "integrations", MK_INTEGRATIONS)                                                        \
+    X('m', "messageId", MK_MESSAGE_ID)                                                             \
+    X('r', "receivedAt", MK_RECEIVED_AT)                                                           \
+    X('b', "batch", MK_BATCH)
+
+enum {
+    MK_OTHER,
+#define X(c, name, kind) kind,
+    SPECIAL_KEYS(X)
+#undef X
+};
+
+/* A key's kind, as raw bytes of the body. */
+static int member_kind(slice k)
+{
+    switch (k.n ? k.p[0] : 0) {
+#define X(c, name, kind)                                                                           \
+    case c:                                                                                        \
+        return key_is(k, name) ? kind : MK_OTHER;
+        SPECIAL_KEYS(X)
+#undef X
+    default:
+        return MK_OTHER;
+    }
+}
+
+/* The same, for a tree's NUL-terminated key. */
+static int member_kind_str(const char *k)
+{
+    switch (k[0]) {
+#define X(c, name, kind)                                                                           \
+    case c:                                                                                        \
+        return strcmp(k, name) ? MK_OTHER : kind;
+        SPECIAL_KEYS(X)
+#undef X
+    default:
+        return MK_OTHER;
+    }
+}
+
 static bool is_object(slice v)
 {
     return v.n && v.p[0] == '{';
@@ -1330,26 +1377,26 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
     sl_buf_putc(o, '{');
     it_init(&it, ig, item);
     while (it_next_member(&it, &m)) {
-        if (key_is(m.key, "writeKey")) continue;
-        if (type && key_is(m.key, "type")) continue;
-        if (key_is(m.key, "context") && is_object(m.val)) {
+        int kind = member_kind(m.key);
+        if (kind == MK_WRITE_KEY || (type && kind == MK_TYPE)) continue;
+        if (kind == MK_CONTEXT && is_object(m.val)) {
             has_ctx = true;
             put_sep(o, &count);
             sl_buf_puts(o, "\"context\":");
             emit_merged(ig, m.val, bs ? bs->ctx : (slice){0}, rq->client_ip, bt, true);
             continue;
         }
-        if (key_is(m.key, "integrations") && bs && is_object(bs->integ) && is_object(m.val)) {
+        if (kind == MK_INTEGRATIONS && bs && is_object(bs->integ) && is_object(m.val)) {
             has_integ = true;
             put_sep(o, &count);
             sl_buf_puts(o, "\"integrations\":");
             emit_merged(ig, m.val, bs->integ, NULL, bt, false);
             continue;
         }
-        if (key_is(m.key, "context")) has_ctx = true;
-        if (key_is(m.key, "integrations")) has_integ = true;
+        has_ctx |= kind == MK_CONTEXT;
+        has_integ |= kind == MK_INTEGRATIONS;
         put_sep(o, &count);
-        if (key_is(m.key, "messageId")) {
+        if (kind == MK_MESSAGE_ID) {
             has_mid = true;
             size_t vstart = o->n + (size_t)(m.val.p - m.raw.p);
             sl_buf_put(o, m.raw.p, m.raw.n);
@@ -1359,7 +1406,7 @@ static void build_event(ingest *ig, const ingest_request *rq, slice item, const 
                 bt->mid_off = vstart, bt->mid_len = m.val.n;
             continue;
         }
-        if (key_is(m.key, "receivedAt")) has_rat = true;
+        has_rat |= kind == MK_RECEIVED_AT;
         sl_buf_put(o, m.raw.p, m.raw.n);
     }
     if (type) {
@@ -1445,36 +1492,6 @@ static cJSON *tree_last(cJSON *obj)
     return obj->child ? obj->child->prev : NULL;
 }
 
-/* The top-level members build_event treats specially (one byte decides most keys). */
-enum {
-    MK_OTHER,
-    MK_WRITE_KEY,
-    MK_TYPE,
-    MK_CONTEXT,
-    MK_INTEGRATIONS,
-    MK_MESSAGE_ID,
-    MK_RECEIVED_AT
-};
-static int member_kind(const char *k)
-{
-    switch (k[0]) {
-    case 'w':
-        return strcmp(k, "writeKey") ? MK_OTHER : MK_WRITE_KEY;
-    case 't':
-        return strcmp(k, "type") ? MK_OTHER : MK_TYPE;
-    case 'c':
-        return strcmp(k, "context") ? MK_OTHER : MK_CONTEXT;
-    case 'i':
-        return strcmp(k, "integrations") ? MK_OTHER : MK_INTEGRATIONS;
-    case 'm':
-        return strcmp(k, "messageId") ? MK_OTHER : MK_MESSAGE_ID;
-    case 'r':
-        return strcmp(k, "receivedAt") ? MK_OTHER : MK_RECEIVED_AT;
-    default:
-        return MK_OTHER;
-    }
-}
-
 static bool is_ip_key(const char *k)
 {
     return k[0] == 'i' && k[1] == 'p' && !k[2];
@@ -1538,7 +1555,7 @@ static cJSON *tree_event(ingest *ig, const ingest_request *rq, cJSON *ev, const 
     ev->child = NULL;
     for (cJSON *next; m; m = next) {
         next = m->next;
-        switch (member_kind(m->string)) {
+        switch (member_kind_str(m->string)) {
         case MK_WRITE_KEY:
             continue;
         case MK_TYPE:
@@ -1877,14 +1894,15 @@ int ingest_run(ingest *ig, const plan *p, const ingest_request *rq, ingest_resul
     member m;
     it_init(&it, ig, body);
     for (; it_next_member(&it, &m); tx = tx ? tx->next : NULL) {
-        if (key_is(m.key, "writeKey") && m.val.p[0] == '"') {
+        int kind = member_kind(m.key);
+        if (kind == MK_WRITE_KEY && m.val.p[0] == '"') {
             res->write_key = m.val.p + 1;
             res->write_key_len = m.val.n - 2;
-        } else if (key_is(m.key, "batch")) {
+        } else if (kind == MK_BATCH) {
             batch = m.val, tbatch = tx;
-        } else if (key_is(m.key, "context")) {
+        } else if (kind == MK_CONTEXT) {
             bs.ctx = m.val, tctx = tx;
-        } else if (key_is(m.key, "integrations")) {
+        } else if (kind == MK_INTEGRATIONS) {
             bs.integ = m.val, tinteg = tx;
         }
     }
