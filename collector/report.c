@@ -104,9 +104,7 @@ int report_connect(const char *url, unsigned timeout_ms, redisContext **out, cha
     char *store = NULL;
     int rc = sink_parse_url(url, &cfg, &store);
     if (rc) {
-        snprintf(err, errlen,
-                 "bad Redis URL (expected redis://[[user]:pass@]host[:port][/db] or "
-                 "unix://[[user]:pass@]/path/to/redis.sock[?db=N])");
+        snprintf(err, errlen, "bad Redis URL (expected " SINK_URL_FORMS ")");
         return rc;
     }
     struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};

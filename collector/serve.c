@@ -1182,8 +1182,7 @@ int serve_main(int argc, char **argv)
 
     if (s->cfg.redis_url) {
         if (sink_parse_url(s->cfg.redis_url, &s->scfg, &s->scfg_store)) {
-            slog("error", "--redis: expected redis://[user:pass@]host:port[/db] or "
-                          "unix://[user:pass@]/path/to/redis.sock[?db=N]");
+            slog("error", "--redis: expected " SINK_URL_FORMS);
             exit_code = 2;
             goto out;
         }

@@ -164,51 +164,35 @@ static int parse_unix_url(char *buf, sink_config *cfg)
     return 0;
 }
 
-int sink_parse_url(const char *url, sink_config *cfg, char **store)
+/* redis://[[user]:pass@]host[:port][/db]: buf is the copy after "redis://". */
+static int parse_tcp_url(char *buf, sink_config *cfg)
 {
-    static const char pfx[] = "redis://", upfx[] = "unix://";
-    *store = NULL;
-    if (url && strncmp(url, upfx, sizeof upfx - 1) == 0) {
-        char *buf = strdup(url + sizeof upfx - 1);
-        if (!buf) return SL_ENOMEM;
-        sink_config tmp = *cfg;
-        if (parse_unix_url(buf, &tmp)) {
-            free(buf);
-            return SL_EUSAGE;
-        }
-        *cfg = tmp;
-        *store = buf;
-        return 0;
-    }
-    if (!url || strncmp(url, pfx, sizeof pfx - 1) != 0) return SL_EUSAGE;
-    char *buf = strdup(url + sizeof pfx - 1);
-    if (!buf) return SL_ENOMEM;
     const char *user = NULL, *pass = NULL;
     long port = -1, db = -1;
     char *host = buf;
-    if (strpbrk(buf, "?#")) goto bad; /* no options supported: say so rather than ignore them */
+    if (strpbrk(buf, "?#")) return SL_EUSAGE; /* no options supported: say so, not ignore them */
     char *at = strrchr(buf, '@');
     if (at) {
         *at = '\0';
         host = at + 1;
-        if (!parse_userinfo(buf, &user, &pass)) goto bad;
+        if (!parse_userinfo(buf, &user, &pass)) return SL_EUSAGE;
     }
     char *slash = strchr(host, '/');
     if (slash) {
         *slash = '\0';
-        if (slash[1] && !parse_num(slash + 1, 0, 100000, &db)) goto bad; /* "/" alone = keep db */
+        if (slash[1] && !parse_num(slash + 1, 0, 100000, &db)) return SL_EUSAGE; /* "/": keep db */
     }
     char *portp = NULL;
     bool bracketed = host[0] == '[';
     if (bracketed) { /* [v6addr][:port] */
         char *close = strchr(host, ']');
-        if (!close || close == host + 1) goto bad;
+        if (!close || close == host + 1) return SL_EUSAGE;
         *close = '\0';
         host++;
         if (close[1] == ':')
             portp = close + 2;
         else if (close[1])
-            goto bad;
+            return SL_EUSAGE;
     } else {
         char *colon = strchr(host, ':');
         if (colon) {
@@ -216,9 +200,9 @@ int sink_parse_url(const char *url, sink_config *cfg, char **store)
             portp = colon + 1;
         }
     }
-    if (portp && !parse_num(portp, 1, 65535, &port)) goto bad;
-    if (!host[0] || strpbrk(host, "@/[]")) goto bad;
-    if (bracketed && strspn(host, "0123456789abcdefABCDEF:.") != strlen(host)) goto bad;
+    if (portp && !parse_num(portp, 1, 65535, &port)) return SL_EUSAGE;
+    if (!host[0] || strpbrk(host, "@/[]")) return SL_EUSAGE;
+    if (bracketed && strspn(host, "0123456789abcdefABCDEF:.") != strlen(host)) return SL_EUSAGE;
     cfg->host = host;
     if (port > 0) cfg->port = (int)port;
     if (db >= 0) cfg->db = (int)db;
@@ -226,11 +210,25 @@ int sink_parse_url(const char *url, sink_config *cfg, char **store)
         cfg->username = user;
         cfg->password = pass;
     }
+    return 0;
+}
+
+int sink_parse_url(const char *url, sink_config *cfg, char **store)
+{
+    static const char pfx[] = "redis://", upfx[] = "unix://";
+    *store = NULL;
+    bool unix_url = url && strncmp(url, upfx, sizeof upfx - 1) == 0;
+    if (!url || (!unix_url && strncmp(url, pfx, sizeof pfx - 1) != 0)) return SL_EUSAGE;
+    char *buf = strdup(url + (unix_url ? sizeof upfx : sizeof pfx) - 1);
+    if (!buf) return SL_ENOMEM;
+    sink_config tmp = *cfg; /* cfg changes only when the whole URL parsed */
+    if ((unix_url ? parse_unix_url : parse_tcp_url)(buf, &tmp)) {
+        free(buf);
+        return SL_EUSAGE;
+    }
+    *cfg = tmp;
     *store = buf;
     return 0;
-bad:
-    free(buf);
-    return SL_EUSAGE;
 }
 
 /* ---- timer ----------------------------------------------------------------------------------- */

@@ -49,6 +49,10 @@ typedef struct {
 
 typedef void (*sink_done_cb)(void *ud, int status);
 
+/* The URL forms sink_parse_url takes, for messages that say what was expected. */
+#define SINK_URL_FORMS                                                                             \
+    "redis://[[user]:pass@]host[:port][/db] or unix://[[user]:pass@]/path/to/redis.sock[?db=N]"
+
 /* Parses redis://[[user]:pass@]host[:port][/db], or unix://[[user]:pass@]/path/to/redis.sock[?db=N]
  * (host = the path), into cfg (strings point into a copy owned by
  * *store, free it with free()). user and pass may be %XX-encoded; "redis://secret@host" means a
