@@ -375,6 +375,162 @@ static const format_case cases[] = {
     N(HOSTNAME, "h\xc3\xb6st"),
     N(HOSTNAME, "[::1]"),
     N(HOSTNAME, ""),
+    /* hostname: A-labels are decoded and checked as IDNA2008 U-labels */
+    Y(HOSTNAME, "xn--ihqwcrb4cv8a8dqg056pqjye"),
+    Y(HOSTNAME, "xn--9n2bp8q.xn--9t4b11yi5a"),
+    Y(HOSTNAME, "XN--MNCHEN-3YA.de"),
+    Y(HOSTNAME, "xn--ll-0ea"),
+    N(HOSTNAME, "xn--X"),
+    N(HOSTNAME, "XN--aa---o47jg78q"),
+    N(HOSTNAME, "xn--07jt112bpxg.xn--9t4b11yi5a"),
+    N(HOSTNAME, "xn--hello-txk"),
+    N(HOSTNAME, "xn--al-0ea"),
+    N(HOSTNAME, "xn--abc-"),
+    N(HOSTNAME, "xn--"),
+    N(HOSTNAME, "example\xef\xbc\x8e"
+                "com"),
+    /* idn-hostname */
+    Y(IDN_HOSTNAME, "\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8"),
+    Y(IDN_HOSTNAME, "m\xc3\xbcnchen.de"),
+    Y(IDN_HOSTNAME, "xn--mnchen-3ya.de"),
+    Y(IDN_HOSTNAME, "a\xe3\x80\x82"
+                    "b"),
+    Y(IDN_HOSTNAME, "a\xef\xbc\x8e"
+                    "b"),
+    Y(IDN_HOSTNAME, "a\xef\xbd\xa1"
+                    "b"),
+    Y(IDN_HOSTNAME, "hostname"),
+    Y(IDN_HOSTNAME, "1host"),
+    N(IDN_HOSTNAME, "\xe3\x80\xae\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8"),
+    N(IDN_HOSTNAME, "-> $1.00 <--"),
+    N(IDN_HOSTNAME, "M\xc3\xbcnchen.de"), /* no UTS #46 mapping: 'M' is DISALLOWED in a U-label */
+    N(IDN_HOSTNAME, "\xe3\x80\x82"),
+    N(IDN_HOSTNAME, "example\xe3\x80\x82"),
+    N(IDN_HOSTNAME, "\xef\xbd\xa1"
+                    "example"),
+    N(IDN_HOSTNAME, "a\xc3"),         /* truncated UTF-8 */
+    N(IDN_HOSTNAME, "a\xed\xa0\x80"), /* a surrogate */
+    N(IDN_HOSTNAME, "a\xc0\xaf"),     /* overlong */
+    N(IDN_HOSTNAME, ""),
+    /* idn-email */
+    Y(IDN_EMAIL,
+      "\xec\x8b\xa4\xeb\xa1\x80@\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8"),
+    Y(IDN_EMAIL, "joe.bloggs@example.com"),
+    Y(IDN_EMAIL, "\"j\xc3\xb6"
+                 "e\"@m\xc3\xbcnchen.de"),
+    Y(IDN_EMAIL, "j\xc3\xb6rg@xn--mnchen-3ya.de"),
+    N(IDN_EMAIL, "2962"),
+    N(IDN_EMAIL, "a\xc3@example.com"),
+    N(IDN_EMAIL, "a\xc2\x85@example.com"), /* a C1 control */
+    N(IDN_EMAIL, "a@\xe3\x80\xae"
+                 "b.com"),
+    N(IDN_EMAIL, "a@xn--X"),
+    /* duration */
+    Y(DURATION, "P4DT12H30M5S"),
+    Y(DURATION, "P4Y"),
+    Y(DURATION, "P1Y2D"),
+    Y(DURATION, "PT0S"),
+    Y(DURATION, "PT36H"),
+    Y(DURATION, "P2W"),
+    Y(DURATION, "P1M"),
+    Y(DURATION, "PT1M"),
+    N(DURATION, "P"),
+    N(DURATION, "PT"),
+    N(DURATION, "P1YT"),
+    N(DURATION, "P2D1Y"),
+    N(DURATION, "P1D2H"),
+    N(DURATION, "P2S"),
+    N(DURATION, "PT1D"),
+    N(DURATION, "P1Y2W"),
+    N(DURATION, "P1"),
+    N(DURATION, "P\xe0\xa7\xa8Y"),
+    N(DURATION, "p1d"),
+    N(DURATION, "P1DT1H1H"),
+    /* uri-reference, iri, iri-reference */
+    Y(URI_REFERENCE, "http://foo.bar/?baz=qux#quux"),
+    Y(URI_REFERENCE, "/abc"),
+    Y(URI_REFERENCE, "abc"),
+    Y(URI_REFERENCE, "#fragment"),
+    Y(URI_REFERENCE, "//host:80/p"),
+    Y(URI_REFERENCE, "./a:b"),
+    N(URI_REFERENCE, "\\\\WINDOWS\\fileshare"),
+    N(URI_REFERENCE, "#frag\\ment"),
+    N(URI_REFERENCE, "a:b:c d"),
+    N(URI_REFERENCE, "1a:b"),
+    N(URI_REFERENCE, "/caf\xc3\xa9"),
+    Y(IRI, "http://\xc6\x92\xc3\xb8\xc7\xab.\xc3\x9f\xc3\xa5r/"
+           "?\xe2\x88\x82\xc3\xa9\xc5\x93=\xcf\x80\xc3\xae\xc3\xb8#\xe2\x88\x82\xc3\xa9"),
+    Y(IRI, "http://[2001:db8::1]/"),
+    Y(IRI, "urn:isbn:0451450523"),
+    N(IRI, "http://2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+    N(IRI, "/abc"),
+    N(IRI, "\\\\WINDOWS\\fil\xc3\xab\xc3\x9f\xc3\xa5r\xc3\xa9"),
+    N(IRI, "\xc3\xa2\xcf\x80\xcf\x80"),
+    N(IRI, "http://a/\xc2\x85"),
+    N(IRI, "http://a/\xff"),
+    Y(IRI_REFERENCE, "\xc3\xa2\xcf\x80\xcf\x80"),
+    Y(IRI_REFERENCE, "/\xc3\xa2\xcf\x80\xcf\x80"),
+    Y(IRI_REFERENCE, "#\xc6\x92r\xc3\xa4g"),
+    N(IRI_REFERENCE, "\\\\WINDOWS\\fil\xc3\xab\xc3\x9f\xc3\xa5r\xc3\xa9"),
+    N(IRI_REFERENCE, "#\xc6\x92r\xc3\xa4\\g"),
+    /* uri-template */
+    Y(URI_TEMPLATE, "http://example.com/dictionary/{term:1}/{term}"),
+    Y(URI_TEMPLATE, "dictionary/{term:1}/{term}"),
+    Y(URI_TEMPLATE, "http://example.com/dictionary"),
+    Y(URI_TEMPLATE, "{+path}/x{?a,b*,c.d}{#frag}"),
+    Y(URI_TEMPLATE, "/%E2%82%AC/{x:9999}"),
+    N(URI_TEMPLATE, "http://example.com/dictionary/{term:1}/{term"),
+    N(URI_TEMPLATE, "{}"),
+    N(URI_TEMPLATE, "{a:0}"),
+    N(URI_TEMPLATE, "{a:10000}"),
+    N(URI_TEMPLATE, "{a..b}"),
+    N(URI_TEMPLATE, "{a.}"),
+    N(URI_TEMPLATE, "a}b"),
+    N(URI_TEMPLATE, "a b"),
+    N(URI_TEMPLATE, "%zz"),
+    /* json-pointer, relative-json-pointer */
+    Y(JSON_POINTER, "/foo/bar~0/baz~1/%a"),
+    Y(JSON_POINTER, "/"),
+    Y(JSON_POINTER, "/foo//bar"),
+    Y(JSON_POINTER, "/~0~1"),
+    N(JSON_POINTER, "/foo/bar~"),
+    N(JSON_POINTER, "#"),
+    N(JSON_POINTER, "#/a"),
+    N(JSON_POINTER, "/~2"),
+    N(JSON_POINTER, "a/b"),
+    Y(RELATIVE_JSON_POINTER, "1"),
+    Y(RELATIVE_JSON_POINTER, "0/foo/bar"),
+    Y(RELATIVE_JSON_POINTER, "2/0/baz/1/zip"),
+    Y(RELATIVE_JSON_POINTER, "0#"),
+    Y(RELATIVE_JSON_POINTER, "120/foo/bar"),
+    Y(RELATIVE_JSON_POINTER, "1+2/a"),
+    Y(RELATIVE_JSON_POINTER, "0-1#"),
+    N(RELATIVE_JSON_POINTER, "/foo/bar"),
+    N(RELATIVE_JSON_POINTER, "-1/foo/bar"),
+    N(RELATIVE_JSON_POINTER, "+1/foo/bar"),
+    N(RELATIVE_JSON_POINTER, "0##"),
+    N(RELATIVE_JSON_POINTER, "01/a"),
+    N(RELATIVE_JSON_POINTER, "01#"),
+    N(RELATIVE_JSON_POINTER, "1+0/a"),
+    N(RELATIVE_JSON_POINTER, "1+/a"),
+    N(RELATIVE_JSON_POINTER, "0/a~"),
+    /* regex */
+    Y(REGEX, "([abc])+\\s+$"),
+    Y(REGEX, "^(?:a|b)*?c{2,3}(?=d)(?<name>e)\\k<name>(?<!f)[\\]x]$"),
+    Y(REGEX, "a{,5}"),
+    Y(REGEX, "a??b+?"),
+    N(REGEX, "^(abc]"),
+    N(REGEX, "(a"),
+    N(REGEX, "a)"),
+    N(REGEX, "*a"),
+    N(REGEX, "a**"),
+    N(REGEX, "a|+"),
+    N(REGEX, "a{3,2}"),
+    N(REGEX, "[a"),
+    N(REGEX, "a\\"),
+    N(REGEX, "(?x)"),
+    N(REGEX, "(?<1a>x)"),
+    N(REGEX, "(?<=a)*"),
 };
 
 /* Checks one case from an exactly-sized heap copy, so ASan sees any read past n. */
@@ -414,9 +570,10 @@ static void test_names(void)
     CHECK_STR(format_name(FORMAT_DATE), "date");
     CHECK_STR(format_name(FORMAT_IPV6), "ipv6");
     CHECK_STR(format_name(FORMAT_URI), "uri");
-    CHECK_INT(format_lookup("regex"), -1);
-    CHECK_INT(format_lookup("idn-email"), -1);
-    CHECK_INT(format_lookup("uri-reference"), -1);
+    CHECK_INT(format_lookup("regex"), FORMAT_REGEX);
+    CHECK_INT(format_lookup("idn-email"), FORMAT_IDN_EMAIL);
+    CHECK_INT(format_lookup("uri-reference"), FORMAT_URI_REFERENCE);
+    CHECK_INT(format_lookup("int64"), -1);
     CHECK_INT(format_lookup("Date-Time"), -1);
     CHECK_INT(format_lookup("date-time "), -1);
     CHECK_INT(format_lookup(""), -1);
@@ -532,10 +689,12 @@ static void test_bounded_by_n(void)
     CHECK(!format_check(FORMAT_EMAIL, "a@b\0", 4));
     CHECK(!format_check(FORMAT_URI, "a:\0", 3));
     CHECK(!format_check(FORMAT_EMAIL, "\"\0\"@b", 5));
-    /* Empty and NULL input. */
+    /* Empty and NULL input: valid only where the grammar allows the empty string. */
     for (int f = 0; f < FORMAT__COUNT; f++) {
-        CHECK(!format_check((format_id)f, "", 0));
-        CHECK(!format_check((format_id)f, NULL, 0));
+        bool empty_ok = f == FORMAT_URI_REFERENCE || f == FORMAT_IRI_REFERENCE ||
+                        f == FORMAT_JSON_POINTER || f == FORMAT_URI_TEMPLATE || f == FORMAT_REGEX;
+        CHECK(format_check((format_id)f, "", 0) == empty_ok);
+        CHECK(format_check((format_id)f, NULL, 0) == empty_ok);
     }
 }
 
