@@ -378,7 +378,6 @@ static int check_ulabel(const uint32_t *cp, size_t n, label_info *info)
 {
     if (cp[0] == '-' || cp[n - 1] == '-') return IDNA_EHYPHEN;
     if (n >= 4 && cp[2] == '-' && cp[3] == '-') return IDNA_EHYPHEN34;
-    if (is_mark(cp[0])) return IDNA_EMARK;
     for (size_t i = 0; i < n; i++) {
         switch (idna_property(cp[i])) {
         case IDNA_PVALID:
@@ -393,6 +392,7 @@ static int check_ulabel(const uint32_t *cp, size_t n, label_info *info)
             return IDNA_EDISALLOWED;
         }
     }
+    if (is_mark(cp[0])) return IDNA_EMARK; /* only now: the mark table is exact on valid ones */
     bidi_label(cp, n, info);
     return 0;
 }
