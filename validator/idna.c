@@ -412,10 +412,12 @@ static int check_ascii_label(const char *s, size_t n, label_info *info)
                   ascii_lower((unsigned char)s[1]) == 'n' && s[2] == '-' && s[3] == '-';
     uint32_t cp[LABEL_MAX];
     size_t ncp;
-    if (!alabel) { /* NR-LDH (or R-LDH): Bidi class L or EN throughout */
-        for (size_t i = 0; i < n; i++)
-            cp[i] = ascii_lower((unsigned char)s[i]);
-        bidi_label(cp, n, info);
+    if (!alabel) {
+        /* NR-LDH (or R-LDH): letters are Bidi L, digits EN, '-' ES (never last), so it is LTR
+         * and passes RFC 5893 exactly when it begins with a letter - no table lookups. */
+        info->rtl = false;
+        info->bidi_ok =
+            ascii_lower((unsigned char)s[0]) >= 'a' && ascii_lower((unsigned char)s[0]) <= 'z';
         return 0;
     }
     /* A-labels are case-insensitive (DNS matching): decode the lowercase form */
