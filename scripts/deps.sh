@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # deps.sh - installs the Debian 12 packages Sluice builds, runs and tests with (only those missing).
-# Usage: scripts/deps.sh [--test]   (--test adds what the test suite needs: clang for fuzzers, Node.js)
+# Usage: scripts/deps.sh [--test]   (--test adds what the test suite needs: clang for fuzzers, Node.js,
+# the JSON-Schema-Test-Suite's optional/format files, the Unicode data idna_tables.inc comes from)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libyaml-dev libcjson-dev libpcre2-dev zlib1g-dev libuv1-dev
       libhiredis-dev node-llhttp redis-server redis-tools python3)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(clang libclang-rt-14-dev valgrind wrk nginx-light chromium)
+  pkgs+=(clang libclang-rt-14-dev valgrind wrk nginx-light chromium
+         libtest-json-schema-acceptance-perl unicode-data)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 missing=()

@@ -2,7 +2,9 @@
  * Every table case is checked from an exactly-sized heap copy (no NUL, no slack), so under ASan
  * any read past n is a crash; explicit prefix/suffix cases check that n alone bounds the input. */
 #include "format.h"
+#include "idna.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -375,6 +377,162 @@ static const format_case cases[] = {
     N(HOSTNAME, "h\xc3\xb6st"),
     N(HOSTNAME, "[::1]"),
     N(HOSTNAME, ""),
+    /* hostname: A-labels are decoded and checked as IDNA2008 U-labels */
+    Y(HOSTNAME, "xn--ihqwcrb4cv8a8dqg056pqjye"),
+    Y(HOSTNAME, "xn--9n2bp8q.xn--9t4b11yi5a"),
+    Y(HOSTNAME, "XN--MNCHEN-3YA.de"),
+    Y(HOSTNAME, "xn--ll-0ea"),
+    N(HOSTNAME, "xn--X"),
+    N(HOSTNAME, "XN--aa---o47jg78q"),
+    N(HOSTNAME, "xn--07jt112bpxg.xn--9t4b11yi5a"),
+    N(HOSTNAME, "xn--hello-txk"),
+    N(HOSTNAME, "xn--al-0ea"),
+    N(HOSTNAME, "xn--abc-"),
+    N(HOSTNAME, "xn--"),
+    N(HOSTNAME, "example\xef\xbc\x8e"
+                "com"),
+    /* idn-hostname */
+    Y(IDN_HOSTNAME, "\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8"),
+    Y(IDN_HOSTNAME, "m\xc3\xbcnchen.de"),
+    Y(IDN_HOSTNAME, "xn--mnchen-3ya.de"),
+    Y(IDN_HOSTNAME, "a\xe3\x80\x82"
+                    "b"),
+    Y(IDN_HOSTNAME, "a\xef\xbc\x8e"
+                    "b"),
+    Y(IDN_HOSTNAME, "a\xef\xbd\xa1"
+                    "b"),
+    Y(IDN_HOSTNAME, "hostname"),
+    Y(IDN_HOSTNAME, "1host"),
+    N(IDN_HOSTNAME, "\xe3\x80\xae\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8"),
+    N(IDN_HOSTNAME, "-> $1.00 <--"),
+    N(IDN_HOSTNAME, "M\xc3\xbcnchen.de"), /* no UTS #46 mapping: 'M' is DISALLOWED in a U-label */
+    N(IDN_HOSTNAME, "\xe3\x80\x82"),
+    N(IDN_HOSTNAME, "example\xe3\x80\x82"),
+    N(IDN_HOSTNAME, "\xef\xbd\xa1"
+                    "example"),
+    N(IDN_HOSTNAME, "a\xc3"),         /* truncated UTF-8 */
+    N(IDN_HOSTNAME, "a\xed\xa0\x80"), /* a surrogate */
+    N(IDN_HOSTNAME, "a\xc0\xaf"),     /* overlong */
+    N(IDN_HOSTNAME, ""),
+    /* idn-email */
+    Y(IDN_EMAIL,
+      "\xec\x8b\xa4\xeb\xa1\x80@\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8"),
+    Y(IDN_EMAIL, "joe.bloggs@example.com"),
+    Y(IDN_EMAIL, "\"j\xc3\xb6"
+                 "e\"@m\xc3\xbcnchen.de"),
+    Y(IDN_EMAIL, "j\xc3\xb6rg@xn--mnchen-3ya.de"),
+    N(IDN_EMAIL, "2962"),
+    N(IDN_EMAIL, "a\xc3@example.com"),
+    N(IDN_EMAIL, "a\xc2\x85@example.com"), /* a C1 control */
+    N(IDN_EMAIL, "a@\xe3\x80\xae"
+                 "b.com"),
+    N(IDN_EMAIL, "a@xn--X"),
+    /* duration */
+    Y(DURATION, "P4DT12H30M5S"),
+    Y(DURATION, "P4Y"),
+    Y(DURATION, "P1Y2D"),
+    Y(DURATION, "PT0S"),
+    Y(DURATION, "PT36H"),
+    Y(DURATION, "P2W"),
+    Y(DURATION, "P1M"),
+    Y(DURATION, "PT1M"),
+    N(DURATION, "P"),
+    N(DURATION, "PT"),
+    N(DURATION, "P1YT"),
+    N(DURATION, "P2D1Y"),
+    N(DURATION, "P1D2H"),
+    N(DURATION, "P2S"),
+    N(DURATION, "PT1D"),
+    N(DURATION, "P1Y2W"),
+    N(DURATION, "P1"),
+    N(DURATION, "P\xe0\xa7\xa8Y"),
+    N(DURATION, "p1d"),
+    N(DURATION, "P1DT1H1H"),
+    /* uri-reference, iri, iri-reference */
+    Y(URI_REFERENCE, "http://foo.bar/?baz=qux#quux"),
+    Y(URI_REFERENCE, "/abc"),
+    Y(URI_REFERENCE, "abc"),
+    Y(URI_REFERENCE, "#fragment"),
+    Y(URI_REFERENCE, "//host:80/p"),
+    Y(URI_REFERENCE, "./a:b"),
+    N(URI_REFERENCE, "\\\\WINDOWS\\fileshare"),
+    N(URI_REFERENCE, "#frag\\ment"),
+    N(URI_REFERENCE, "a:b:c d"),
+    N(URI_REFERENCE, "1a:b"),
+    N(URI_REFERENCE, "/caf\xc3\xa9"),
+    Y(IRI, "http://\xc6\x92\xc3\xb8\xc7\xab.\xc3\x9f\xc3\xa5r/"
+           "?\xe2\x88\x82\xc3\xa9\xc5\x93=\xcf\x80\xc3\xae\xc3\xb8#\xe2\x88\x82\xc3\xa9"),
+    Y(IRI, "http://[2001:db8::1]/"),
+    Y(IRI, "urn:isbn:0451450523"),
+    N(IRI, "http://2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+    N(IRI, "/abc"),
+    N(IRI, "\\\\WINDOWS\\fil\xc3\xab\xc3\x9f\xc3\xa5r\xc3\xa9"),
+    N(IRI, "\xc3\xa2\xcf\x80\xcf\x80"),
+    N(IRI, "http://a/\xc2\x85"),
+    N(IRI, "http://a/\xff"),
+    Y(IRI_REFERENCE, "\xc3\xa2\xcf\x80\xcf\x80"),
+    Y(IRI_REFERENCE, "/\xc3\xa2\xcf\x80\xcf\x80"),
+    Y(IRI_REFERENCE, "#\xc6\x92r\xc3\xa4g"),
+    N(IRI_REFERENCE, "\\\\WINDOWS\\fil\xc3\xab\xc3\x9f\xc3\xa5r\xc3\xa9"),
+    N(IRI_REFERENCE, "#\xc6\x92r\xc3\xa4\\g"),
+    /* uri-template */
+    Y(URI_TEMPLATE, "http://example.com/dictionary/{term:1}/{term}"),
+    Y(URI_TEMPLATE, "dictionary/{term:1}/{term}"),
+    Y(URI_TEMPLATE, "http://example.com/dictionary"),
+    Y(URI_TEMPLATE, "{+path}/x{?a,b*,c.d}{#frag}"),
+    Y(URI_TEMPLATE, "/%E2%82%AC/{x:9999}"),
+    N(URI_TEMPLATE, "http://example.com/dictionary/{term:1}/{term"),
+    N(URI_TEMPLATE, "{}"),
+    N(URI_TEMPLATE, "{a:0}"),
+    N(URI_TEMPLATE, "{a:10000}"),
+    N(URI_TEMPLATE, "{a..b}"),
+    N(URI_TEMPLATE, "{a.}"),
+    N(URI_TEMPLATE, "a}b"),
+    N(URI_TEMPLATE, "a b"),
+    N(URI_TEMPLATE, "%zz"),
+    /* json-pointer, relative-json-pointer */
+    Y(JSON_POINTER, "/foo/bar~0/baz~1/%a"),
+    Y(JSON_POINTER, "/"),
+    Y(JSON_POINTER, "/foo//bar"),
+    Y(JSON_POINTER, "/~0~1"),
+    N(JSON_POINTER, "/foo/bar~"),
+    N(JSON_POINTER, "#"),
+    N(JSON_POINTER, "#/a"),
+    N(JSON_POINTER, "/~2"),
+    N(JSON_POINTER, "a/b"),
+    Y(RELATIVE_JSON_POINTER, "1"),
+    Y(RELATIVE_JSON_POINTER, "0/foo/bar"),
+    Y(RELATIVE_JSON_POINTER, "2/0/baz/1/zip"),
+    Y(RELATIVE_JSON_POINTER, "0#"),
+    Y(RELATIVE_JSON_POINTER, "120/foo/bar"),
+    Y(RELATIVE_JSON_POINTER, "1+2/a"),
+    Y(RELATIVE_JSON_POINTER, "0-1#"),
+    N(RELATIVE_JSON_POINTER, "/foo/bar"),
+    N(RELATIVE_JSON_POINTER, "-1/foo/bar"),
+    N(RELATIVE_JSON_POINTER, "+1/foo/bar"),
+    N(RELATIVE_JSON_POINTER, "0##"),
+    N(RELATIVE_JSON_POINTER, "01/a"),
+    N(RELATIVE_JSON_POINTER, "01#"),
+    N(RELATIVE_JSON_POINTER, "1+0/a"),
+    N(RELATIVE_JSON_POINTER, "1+/a"),
+    N(RELATIVE_JSON_POINTER, "0/a~"),
+    /* regex */
+    Y(REGEX, "([abc])+\\s+$"),
+    Y(REGEX, "^(?:a|b)*?c{2,3}(?=d)(?<name>e)\\k<name>(?<!f)[\\]x]$"),
+    Y(REGEX, "a{,5}"),
+    Y(REGEX, "a??b+?"),
+    N(REGEX, "^(abc]"),
+    N(REGEX, "(a"),
+    N(REGEX, "a)"),
+    N(REGEX, "*a"),
+    N(REGEX, "a**"),
+    N(REGEX, "a|+"),
+    N(REGEX, "a{3,2}"),
+    N(REGEX, "[a"),
+    N(REGEX, "a\\"),
+    N(REGEX, "(?x)"),
+    N(REGEX, "(?<1a>x)"),
+    N(REGEX, "(?<=a)*"),
 };
 
 /* Checks one case from an exactly-sized heap copy, so ASan sees any read past n. */
@@ -414,9 +572,10 @@ static void test_names(void)
     CHECK_STR(format_name(FORMAT_DATE), "date");
     CHECK_STR(format_name(FORMAT_IPV6), "ipv6");
     CHECK_STR(format_name(FORMAT_URI), "uri");
-    CHECK_INT(format_lookup("regex"), -1);
-    CHECK_INT(format_lookup("idn-email"), -1);
-    CHECK_INT(format_lookup("uri-reference"), -1);
+    CHECK_INT(format_lookup("regex"), FORMAT_REGEX);
+    CHECK_INT(format_lookup("idn-email"), FORMAT_IDN_EMAIL);
+    CHECK_INT(format_lookup("uri-reference"), FORMAT_URI_REFERENCE);
+    CHECK_INT(format_lookup("int64"), -1);
     CHECK_INT(format_lookup("Date-Time"), -1);
     CHECK_INT(format_lookup("date-time "), -1);
     CHECK_INT(format_lookup(""), -1);
@@ -532,10 +691,12 @@ static void test_bounded_by_n(void)
     CHECK(!format_check(FORMAT_EMAIL, "a@b\0", 4));
     CHECK(!format_check(FORMAT_URI, "a:\0", 3));
     CHECK(!format_check(FORMAT_EMAIL, "\"\0\"@b", 5));
-    /* Empty and NULL input. */
+    /* Empty and NULL input: valid only where the grammar allows the empty string. */
     for (int f = 0; f < FORMAT__COUNT; f++) {
-        CHECK(!format_check((format_id)f, "", 0));
-        CHECK(!format_check((format_id)f, NULL, 0));
+        bool empty_ok = f == FORMAT_URI_REFERENCE || f == FORMAT_IRI_REFERENCE ||
+                        f == FORMAT_JSON_POINTER || f == FORMAT_URI_TEMPLATE || f == FORMAT_REGEX;
+        CHECK(format_check((format_id)f, "", 0) == empty_ok);
+        CHECK(format_check((format_id)f, NULL, 0) == empty_ok);
     }
 }
 
@@ -582,8 +743,335 @@ static void test_uri_byte_sweep(void)
     }
 }
 
+/* ---- IDNA2008 (validator/idna.c): each rule with the reason it must give ------------------ */
+
+typedef struct {
+    unsigned flags;
+    const char *s;
+    int rc;
+} idna_case;
+
+#define U IDNA_UNICODE
+static const idna_case idna_cases[] = {
+    /* empty names and labels, separators */
+    {U, "", IDNA_EEMPTY},
+    {U, ".", IDNA_EEMPTY},
+    {U, "a..b", IDNA_EEMPTY},
+    {U,
+     "\xe3\x80\x82"
+     "a",
+     IDNA_EEMPTY},
+    {U, "a\xef\xbd\xa1", IDNA_EEMPTY},
+    {0,
+     "a\xe3\x80\x82"
+     "b",
+     IDNA_EASCII}, /* IDN dots only with IDNA_UNICODE */
+    {U,
+     "a\xe3\x80\x82"
+     "b\xef\xbc\x8e"
+     "c\xef\xbd\xa1"
+     "d",
+     0},
+    /* NR-LDH labels */
+    {0, "a_b", IDNA_ELDH},
+    {0, "a b", IDNA_ELDH},
+    {0, "-a", IDNA_EHYPHEN},
+    {0, "a-", IDNA_EHYPHEN},
+    {0, "ab--cd", 0}, /* R-LDH, not xn--: RFC 1123 allows it */
+    {0, "m\xc3\xbcnchen", IDNA_EASCII},
+    /* U-labels: hyphens */
+    {U, "-\xc3\xa9", IDNA_EHYPHEN},
+    {U, "\xc3\xa9-", IDNA_EHYPHEN},
+    {U, "ab--\xc3\xa9", IDNA_EHYPHEN34},
+    {U, "a-\xc3\xa9-b", 0},
+    {U, "a--\xc3\xa9", 0}, /* "--" at 2-3 is fine */
+    {0, "xn--ab---epa", IDNA_EHYPHEN34},
+    {0, "XN--aa---o47jg78q", IDNA_EHYPHEN34},
+    /* A-labels */
+    {0, "xn--X", IDNA_EPUNYCODE},
+    {0, "xn--99999999999", IDNA_EPUNYCODE}, /* delta overflows */
+    {0, "xn--", IDNA_EHYPHEN},
+    {0, "xn--abc-", IDNA_EHYPHEN}, /* (and would decode to ASCII only) */
+    {0, "xn--mnchen-3ya", 0},
+    {0, "Xn--MnChEn-3Ya", 0},
+    {0, "xn--ihqwcrb4cv8a8dqg056pqjye", 0},
+    {0, "xn--07jt112bpxg", IDNA_EDISALLOWED}, /* U+302E */
+    {0, "xn--hello-zed", IDNA_EMARK},
+    /* derived property: exceptions and categories */
+    {U, "\xc3\x9f\xcf\x82\xe0\xbc\x8b\xe3\x80\x87", 0}, /* PVALID exceptions */
+    {U, "\xdb\xbd\xdb\xbe", 0},                         /* U+06FD U+06FE */
+    {U, "\xd9\x80\xdf\xba", IDNA_EDISALLOWED},          /* U+0640 U+07FA */
+    {U, "a\xe3\x80\xb1", IDNA_EDISALLOWED},             /* U+3031 */
+    {U, "M\xc3\xbcnchen", IDNA_EDISALLOWED},            /* upper case is unstable */
+    {U,
+     "a\xe2\x80\x8b"
+     "b",
+     IDNA_EDISALLOWED}, /* ZERO WIDTH SPACE */
+    {U,
+     "a\xc2\xa0"
+     "b",
+     IDNA_EDISALLOWED},                                /* NO-BREAK SPACE */
+    {U, "\xe1\x84\x80\xe1\x85\xa1", IDNA_EDISALLOWED}, /* old Hangul jamo */
+    {U, "\xf0\x9d\x85\x9e", IDNA_EDISALLOWED},         /* a musical symbol */
+    {U, "a\xcd\xb8", IDNA_EDISALLOWED},                /* U+0378 unassigned */
+    {U, "\xef\xb7\x90", IDNA_EDISALLOWED},             /* U+FDD0 noncharacter */
+    {U, "\xf0\x9f\x98\x80", IDNA_EDISALLOWED},         /* an emoji */
+    {U, "\xcc\x80hello", IDNA_EMARK},                  /* U+0300 */
+    {U, "\xe0\xa4\x83hello", IDNA_EMARK},              /* U+0903 */
+    {U, "a\xcc\x80", 0},                               /* a mark after a letter */
+    /* CONTEXTJ: ZWJ and ZWNJ */
+    {U, "\xe0\xa4\x95\xe2\x80\x8d\xe0\xa4\xb7", IDNA_ECONTEXTJ}, /* ZWJ, no virama */
+    {U, "\xe2\x80\x8d\xe0\xa4\xb7", IDNA_ECONTEXTJ},             /* ZWJ first */
+    {U, "\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8d\xe0\xa4\xb7", 0},  /* ZWJ after virama */
+    {U, "\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8c\xe0\xa4\xb7", 0},  /* ZWNJ after virama */
+    {U, "\xd8\xa8\xd9\x8a\xe2\x80\x8c\xd8\xa8\xd9\x8a", 0},      /* ZWNJ D..D */
+    {U, "\xd8\xa8\xd9\x8b\xe2\x80\x8c\xd8\xa8", 0},              /* D T ZWNJ D */
+    {U, "\xd8\xa8\xe2\x80\x8c\xd9\x8b\xd8\xa7", 0},              /* D ZWNJ T R */
+    {U, "\xd8\xa8\xe2\x80\x8c", IDNA_ECONTEXTJ},                 /* nothing after */
+    {U, "\xd8\xa7\xe2\x80\x8c\xd8\xa8", IDNA_ECONTEXTJ},         /* R before */
+    {U, "\xe2\x80\x8c\xd8\xa8", IDNA_ECONTEXTJ},                 /* nothing before */
+    {U,
+     "ab\xe2\x80\x8c"
+     "c",
+     IDNA_ECONTEXTJ},                                /* non-joining */
+    {U, "\xe0\xa4\x95\xe2\x80\x8c", IDNA_ECONTEXTJ}, /* no virama */
+    /* CONTEXTO */
+    {U, "l\xc2\xb7l", 0},
+    {U, "a\xc2\xb7l", IDNA_ECONTEXTO},
+    {U, "\xc2\xb7l", IDNA_ECONTEXTO},
+    {U,
+     "l\xc2\xb7"
+     "a",
+     IDNA_ECONTEXTO},
+    {U, "l\xc2\xb7", IDNA_ECONTEXTO},
+    {U, "\xce\xb1\xcd\xb5\xce\xb2", 0}, /* KERAIA + Greek */
+    {U, "\xce\xb1\xcd\xb5S", IDNA_ECONTEXTO},
+    {U, "\xce\xb1\xcd\xb5", IDNA_ECONTEXTO},
+    {U, "\xd7\x90\xd7\xb3\xd7\x91", 0}, /* GERESH after Hebrew */
+    {U, "a\xd7\xb3\xd7\x91", IDNA_ECONTEXTO},
+    {U, "A\xd7\xb3\xd7\x91", IDNA_EDISALLOWED},
+    {U, "\xd7\xb3\xd7\x91", IDNA_ECONTEXTO},
+    {U, "\xd7\x90\xd7\xb4\xd7\x91", 0}, /* GERSHAYIM */
+    {U, "\xd7\xb4\xd7\x91", IDNA_ECONTEXTO},
+    {U, "\xe3\x83\xbb\xe3\x81\x81", 0}, /* KATAKANA MIDDLE DOT */
+    {U, "\xe3\x83\xbb\xe3\x82\xa1", 0},
+    {U, "\xe3\x83\xbb\xe4\xb8\x88", 0},
+    {U,
+     "def\xe3\x83\xbb"
+     "abc",
+     IDNA_ECONTEXTO},
+    {U, "\xe3\x83\xbb", IDNA_ECONTEXTO},
+    {U, "\xd8\xa8\xd9\xa0\xd8\xa8", 0}, /* Arabic-Indic digits */
+    {U,
+     "\xdb\xb0"
+     "0",
+     0},                                             /* extended */
+    {U, "\xd8\xa8\xd9\xa0\xdb\xb0", IDNA_ECONTEXTO}, /* mixed */
+    {U, "\xdb\xb0\xd8\xa8\xd9\xa9", IDNA_ECONTEXTO},
+    /* Bidi Rule (RFC 5893), across the whole name when a label is RTL */
+    {U, "\xd7\x90.com", 0},
+    {U,
+     "\xd7\x90"
+     "1",
+     0},                        /* R EN */
+    {U, "\xd7\x90\xcc\x80", 0}, /* R NSM */
+    {U,
+     "\xd7\x90"
+     "a",
+     IDNA_EBIDI},                     /* L in an RTL label */
+    {U, "a\xd7\x90", IDNA_EBIDI},     /* R in an LTR label */
+    {U, "1\xd7\x90", IDNA_EBIDI},     /* first neither L, R nor AL */
+    {U, "\xd7\x90.1com", IDNA_EBIDI}, /* rule 1 on the other label */
+    {0, "xn--4db.1com", IDNA_EBIDI},
+    {U, "\xd9\xa0\xd8\xa8", IDNA_EBIDI}, /* AN first */
+    {U,
+     "\xd8\xa8\xd9\xa0"
+     "1",
+     IDNA_EBIDI},            /* AN and EN together */
+    {U, "1host.example", 0}, /* no RTL label: no rule */
+    {U,
+     "\xdb\xb0"
+     "0.com",
+     0},
+};
+#undef U
+
+static void test_idna_reasons(void)
+{
+    for (size_t i = 0; i < sizeof idna_cases / sizeof idna_cases[0]; i++) {
+        const idna_case *c = &idna_cases[i];
+        size_t n = strlen(c->s);
+        char *copy = malloc(n ? n : 1);
+        if (!copy) abort();
+        memcpy(copy, c->s, n);
+        int rc = idna_check_name(copy, n, c->flags);
+        free(copy);
+        if (rc != c->rc)
+            fprintf(stderr, "  idna \"%s\" (flags %u): got %d (%s), expected %d (%s)\n", c->s,
+                    c->flags, rc, idna_strerror(rc), c->rc, idna_strerror(c->rc));
+        CHECK_INT(rc, c->rc);
+    }
+    CHECK_STR(idna_strerror(0), "ok");
+    CHECK_STR(idna_strerror(IDNA_EBIDI), "the Bidi Rule (RFC 5893) fails");
+    CHECK(idna_strerror(-999) != NULL);
+}
+
+/* Fills buf with a name of labels of the given octet lengths ("a" * len), '.'-separated. */
+static size_t make_name(char *buf, const size_t *labels, size_t nl)
+{
+    size_t n = 0;
+    for (size_t l = 0; l < nl; l++) {
+        if (l) buf[n++] = '.';
+        memset(buf + n, 'a', labels[l]);
+        n += labels[l];
+    }
+    return n;
+}
+
+/* Label 63 / name 253 octets, counted in A-label form for U-labels. */
+static void test_idna_lengths(void)
+{
+    char buf[600];
+    const size_t ok[] = {63, 63, 63, 61}, long_name[] = {63, 63, 63, 62}, long_label[] = {64};
+    CHECK_INT(idna_check_name(buf, make_name(buf, ok, 4), 0), 0);
+    CHECK_INT(idna_check_name(buf, make_name(buf, long_name, 4), 0), IDNA_ETOOLONG);
+    CHECK_INT(idna_check_name(buf, make_name(buf, long_label, 1), 0), IDNA_ETOOLONG);
+    /* U+00E9 x N encodes as "xn--9ca" + "a" x (N - 1): 59 code points -> 65 octets */
+    size_t n = 0;
+    for (int i = 0; i < 56; i++)
+        buf[n++] = '\xc3', buf[n++] = '\xa9';
+    CHECK_INT(idna_check_name(buf, n, IDNA_UNICODE), 0); /* xn--9ca + 55 = 62 octets */
+    buf[n++] = '\xc3', buf[n++] = '\xa9';
+    CHECK_INT(idna_check_name(buf, n, IDNA_UNICODE), 0); /* 63 octets */
+    buf[n++] = '\xc3', buf[n++] = '\xa9';
+    CHECK_INT(idna_check_name(buf, n, IDNA_UNICODE), IDNA_ETOOLONG); /* 64 */
+    /* 70 code points of Greek: 140 UTF-8 octets, an A-label of 80 */
+    n = 0;
+    for (int i = 0; i < 70; i++)
+        buf[n++] = '\xce', buf[n++] = '\xb1';
+    CHECK_INT(idna_check_name(buf, n, IDNA_UNICODE), IDNA_ETOOLONG);
+    /* the name limit counts A-label octets too: 3 x 63 + 1 + 3 dots + a 60-octet U-label */
+    const size_t three[] = {63, 63, 63};
+    n = make_name(buf, three, 3);
+    buf[n++] = '.';
+    for (int i = 0; i < 54; i++) /* xn--9ca + 53 = 60 octets: 252 in all */
+        buf[n++] = '\xc3', buf[n++] = '\xa9';
+    CHECK_INT(idna_check_name(buf, n, IDNA_UNICODE), 0);
+    buf[n++] = '\xc3', buf[n++] = '\xa9';
+    buf[n++] = '\xc3', buf[n++] = '\xa9'; /* 254 */
+    CHECK_INT(idna_check_name(buf, n, IDNA_UNICODE), IDNA_ETOOLONG);
+}
+
+/* RFC 3492 section 7.1 samples and the decoder's edge cases. */
+static void test_punycode(void)
+{
+    static const uint32_t chinese[] = {0x4ED6, 0x4EEC, 0x4E3A, 0x4EC0, 0x4E48,
+                                       0x4E0D, 0x8BF4, 0x4E2D, 0x6587};
+    static const uint32_t japanese[] = {0x33, 0x5E74, 0x42, 0x7D44, 0x91D1, 0x516B, 0x5148, 0x751F};
+    static const struct {
+        const char *enc;
+        const uint32_t *cp;
+        size_t n;
+    } samples[] = {
+        {"ihqwcrb4cv8a8dqg056pqjye", chinese, 9},  /* (B) Chinese (simplified) */
+        {"3B-ww4c5e180e575a65lsy2b", japanese, 8}, /* (L) 3<nen>B<gumi><kinpachi><sensei> */
+    };
+    uint32_t out[64];
+    char enc[64];
+    size_t n;
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        size_t len = strlen(samples[i].enc);
+        CHECK_INT(idna_punycode_decode(samples[i].enc, len, out, 64, &n), 0);
+        CHECK_INT(n, samples[i].n);
+        CHECK(n == samples[i].n && !memcmp(out, samples[i].cp, n * sizeof out[0]));
+        CHECK_INT(idna_punycode_encode(samples[i].cp, samples[i].n, enc, sizeof enc, &n), 0);
+        CHECK(n == len && !memcmp(enc, samples[i].enc, n));
+        /* too small an output fails cleanly, both ways */
+        CHECK_INT(idna_punycode_decode(samples[i].enc, len, out, samples[i].n - 1, &n),
+                  IDNA_ETOOLONG);
+        CHECK_INT(idna_punycode_encode(samples[i].cp, samples[i].n, enc, len - 1, &n),
+                  IDNA_ETOOLONG);
+    }
+    /* digits are case-insensitive */
+    CHECK_INT(idna_punycode_decode("IHQWCRB4CV8A8DQG056PQJYE", 24, out, 64, &n), 0);
+    CHECK(n == 9 && !memcmp(out, chinese, sizeof chinese));
+    /* empty, basic only, a lone delimiter */
+    CHECK_INT(idna_punycode_decode("", 0, out, 64, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(idna_punycode_decode("abc-", 4, out, 64, &n), 0);
+    CHECK(n == 3 && out[0] == 'a' && out[2] == 'c');
+    CHECK_INT(idna_punycode_decode("-", 1, out, 64, &n), IDNA_EPUNYCODE);
+    CHECK_INT(idna_punycode_decode("-abc", 4, out, 64, &n), IDNA_EPUNYCODE);
+    /* bad digit, truncated integer, overflow, past U+10FFFF, non-basic before the delimiter */
+    CHECK_INT(idna_punycode_decode("a!", 2, out, 64, &n), IDNA_EPUNYCODE);
+    CHECK_INT(idna_punycode_decode("X", 1, out, 64, &n), IDNA_EPUNYCODE);
+    CHECK_INT(idna_punycode_decode("99999999999", 11, out, 64, &n), IDNA_EPUNYCODE);
+    CHECK_INT(idna_punycode_decode("zzzzzzzzzzzzzzzzzzzzz", 21, out, 64, &n), IDNA_EPUNYCODE);
+    CHECK_INT(idna_punycode_decode("\xc3\xa9-a", 4, out, 64, &n), IDNA_EPUNYCODE);
+    uint32_t big = 0x110000;
+    CHECK_INT(idna_punycode_encode(&big, 1, enc, sizeof enc, &n), IDNA_EPUNYCODE);
+    /* every BMP scalar value round-trips alone and after a basic code point */
+    int wrong = 0;
+    for (uint32_t c = 0x80; c < 0x10000; c++) {
+        if (c >= 0xD800 && c <= 0xDFFF) continue;
+        uint32_t in[2] = {'a', c};
+        for (size_t k = 1; k <= 2; k++) {
+            const uint32_t *src = k == 1 ? in + 1 : in;
+            size_t m;
+            if (idna_punycode_encode(src, k, enc, sizeof enc, &m) < 0 ||
+                idna_punycode_decode(enc, m, out, 64, &m) < 0 || m != k ||
+                memcmp(out, src, k * sizeof out[0]))
+                wrong++;
+        }
+    }
+    CHECK_INT(wrong, 0);
+}
+
+/* Strict UTF-8: overlongs, surrogates, values past U+10FFFF and truncation are invalid. */
+static void test_utf8(void)
+{
+    uint32_t cp;
+    CHECK(idna_utf8_decode("\xc3\xa9", 2, &cp) == 2 && cp == 0xE9);
+    CHECK(idna_utf8_decode("\xf0\x9f\x98\x80", 4, &cp) == 4 && cp == 0x1F600);
+    CHECK(idna_utf8_decode("\xf4\x8f\xbf\xbf", 4, &cp) == 4 && cp == 0x10FFFF);
+    CHECK_INT(idna_utf8_decode("\xf4\x90\x80\x80", 4, &cp), 0);
+    CHECK_INT(idna_utf8_decode("\xc0\xaf", 2, &cp), 0);
+    CHECK_INT(idna_utf8_decode("\xe0\x80\xaf", 3, &cp), 0);
+    CHECK_INT(idna_utf8_decode("\xed\xa0\x80", 3, &cp), 0);
+    CHECK_INT(idna_utf8_decode("\xc3", 1, &cp), 0);
+    CHECK_INT(idna_utf8_decode("\xe2\x82", 2, &cp), 0);
+    CHECK_INT(idna_utf8_decode("\x80", 1, &cp), 0);
+    CHECK_INT(idna_utf8_decode("", 0, &cp), 0);
+}
+
+/* Spot checks of the generated derived-property table. */
+static void test_idna_property(void)
+{
+    CHECK_INT(idna_property('a'), IDNA_PVALID);
+    CHECK_INT(idna_property('-'), IDNA_PVALID);
+    CHECK_INT(idna_property('A'), IDNA_DISALLOWED);
+    CHECK_INT(idna_property('.'), IDNA_DISALLOWED);
+    CHECK_INT(idna_property(0x00DF), IDNA_PVALID);
+    CHECK_INT(idna_property(0x00B7), IDNA_CONTEXTO);
+    CHECK_INT(idna_property(0x200C), IDNA_CONTEXTJ);
+    CHECK_INT(idna_property(0x200D), IDNA_CONTEXTJ);
+    CHECK_INT(idna_property(0x0669), IDNA_CONTEXTO);
+    CHECK_INT(idna_property(0x0640), IDNA_DISALLOWED);
+    CHECK_INT(idna_property(0x4E00), IDNA_PVALID);
+    CHECK_INT(idna_property(0xAC00), IDNA_PVALID);
+    CHECK_INT(idna_property(0x1100), IDNA_DISALLOWED);
+    CHECK_INT(idna_property(0x31350), IDNA_PVALID); /* CJK Extension H, new in Unicode 15 */
+    CHECK_INT(idna_property(0x10FFFF), IDNA_DISALLOWED);
+    CHECK_INT(idna_property(0x110000), IDNA_DISALLOWED);
+}
+
 int main(void)
 {
+    test_idna_reasons();
+    test_idna_lengths();
+    test_punycode();
+    test_utf8();
+    test_idna_property();
     test_uri_byte_sweep();
     test_table();
     test_names();

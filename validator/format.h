@@ -1,5 +1,8 @@
-/* format.h - JSON Schema "format" checkers: date-time, date, time, email, uri, uuid, ipv4, ipv6,
- * hostname (RFC 3339, RFC 5321 subset, RFC 3986, RFC 4122, RFC 2673/4291, RFC 1123).
+/* format.h - JSON Schema "format" checkers: date-time, date, time, duration (RFC 3339 and its
+ * appendix A), email and idn-email (RFC 5321 subset, RFC 6531), hostname and idn-hostname
+ * (RFC 1123, IDNA2008 RFC 5890-5893), ipv4, ipv6 (RFC 2673/4291), uri, uri-reference (RFC 3986),
+ * iri, iri-reference (RFC 3987), uri-template (RFC 6570), uuid (RFC 4122), json-pointer
+ * (RFC 6901), relative-json-pointer, regex (ECMA-262 syntax).
  * Pure functions over byte slices: no allocation, no locale, thread-safe. */
 #ifndef SL_FORMAT_H
 #define SL_FORMAT_H
@@ -16,7 +19,17 @@
     X(UUID, "uuid")                                                                                \
     X(IPV4, "ipv4")                                                                                \
     X(IPV6, "ipv6")                                                                                \
-    X(HOSTNAME, "hostname")
+    X(HOSTNAME, "hostname")                                                                        \
+    X(IDN_HOSTNAME, "idn-hostname")                                                                \
+    X(IDN_EMAIL, "idn-email")                                                                      \
+    X(DURATION, "duration")                                                                        \
+    X(URI_REFERENCE, "uri-reference")                                                              \
+    X(IRI, "iri")                                                                                  \
+    X(IRI_REFERENCE, "iri-reference")                                                              \
+    X(URI_TEMPLATE, "uri-template")                                                                \
+    X(JSON_POINTER, "json-pointer")                                                                \
+    X(RELATIVE_JSON_POINTER, "relative-json-pointer")                                              \
+    X(REGEX, "regex")
 
 typedef enum {
 #define FORMAT_ENUM(id, name) FORMAT_##id,

@@ -1343,29 +1343,24 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
     if (kv[KW_FORMAT] && b->o.assert_formats) {
         int f = format_lookup(kv[KW_FORMAT]->valuestring);
         if (f < 0) {
-            /* A standard format Sluice does not check is a warning; any other name is almost
-             * certainly a typo ("e-mail") and must not pass silently. */
-            static const char *const standard[] = {"duration",
-                                                   "idn-email",
-                                                   "idn-hostname",
-                                                   "uri-reference",
-                                                   "iri",
-                                                   "iri-reference",
-                                                   "uri-template",
-                                                   "json-pointer",
-                                                   "relative-json-pointer",
-                                                   "regex",
-                                                   NULL};
+            /* Sluice checks every format the 2020-12 vocabulary defines. A format of OpenAPI or
+             * draft-03 that it does not check is a warning; any other name is almost certainly
+             * a typo ("e-mail") and must not pass silently. */
+            static const char *const other_standard[] = {
+                "int32", "int64", "float", "double",       "byte",       "binary",    "password",
+                "color", "style", "phone", "utc-millisec", "ip-address", "host-name", NULL};
             bool known = false;
-            for (const char *const *nm = standard; *nm; nm++)
+            for (const char *const *nm = other_standard; *nm; nm++)
                 if (strcmp(*nm, kv[KW_FORMAT]->valuestring) == 0) known = true;
             if (b->o.strict && known)
                 warn(b, kv[KW_FORMAT], "format '%s' is not checked by Sluice",
                      kv[KW_FORMAT]->valuestring);
             else if (b->o.strict)
                 diag(b, kv[KW_FORMAT],
-                     "unknown format '%s' (Sluice checks date-time, date, time, email, uri, uuid, "
-                     "ipv4, ipv6, hostname)",
+                     "unknown format '%s' (Sluice checks date-time, date, time, duration, email, "
+                     "idn-email, hostname, idn-hostname, ipv4, ipv6, uri, uri-reference, iri, "
+                     "iri-reference, uri-template, uuid, json-pointer, relative-json-pointer, "
+                     "regex)",
                      kv[KW_FORMAT]->valuestring);
         } else {
             int sid = str_add(p, kv[KW_FORMAT]->valuestring);
