@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cJSON.h>
 #include <llhttp.h>
 #include <uv.h>
 
@@ -97,6 +98,7 @@ typedef struct pending {
     worker *w;
     http_conn *c;
     metrics_route route;
+    bool gif; /* a pixel request: answer the 1x1 GIF, not JSON */
     struct pending *next;
 } pending;
 
@@ -125,8 +127,9 @@ struct worker {
     bool draining;
     pending *free_pending;
     uint64_t last_fail_log;
-    time_t rat_sec;    /* the second rat_head formats (0 = none yet) */
-    char rat_head[24]; /* "YYYY-MM-DDTHH:MM:SS" of rat_sec */
+    time_t rat_sec;         /* the second rat_head formats (0 = none yet) */
+    char rat_head[24];      /* "YYYY-MM-DDTHH:MM:SS" of rat_sec */
+    char pixel_body[16384]; /* a pixel request's query, as the JSON event ingest reads */
 };
 
 /* ---- small helpers ----------------------------------------------------------------------------
@@ -300,7 +303,7 @@ static size_t cors_headers(const server *s, const http_request *rq, bool preflig
 
 /* ---- routes -------------------------------------------------------------------------------- */
 
-typedef enum { K_INGEST, K_VALIDATE, K_HEALTH, K_READY, K_METRICS } route_kind;
+typedef enum { K_INGEST, K_VALIDATE, K_PIXEL, K_HEALTH, K_READY, K_METRICS } route_kind;
 
 typedef struct {
     const char *path;
@@ -325,6 +328,10 @@ static const route_def routes[] = {
     {"/v1/batch", METRICS_R_BATCH, K_INGEST, INGEST_BATCH},
     {"/v1/b", METRICS_R_BATCH, K_INGEST, INGEST_BATCH},
     {"/v1/import", METRICS_R_IMPORT, K_INGEST, INGEST_BATCH},
+    /* RudderStack: sendBeacon batches (writeKey in the query) and the GET pixel API. */
+    {"/beacon/v1/batch", METRICS_R_BATCH, K_INGEST, INGEST_BATCH},
+    {"/pixel/v1/track", METRICS_R_TRACK, K_PIXEL, INGEST_TRACK},
+    {"/pixel/v1/page", METRICS_R_PAGE, K_PIXEL, INGEST_PAGE},
     {"/v1/validate", METRICS_R_VALIDATE, K_VALIDATE, INGEST_ANY},
     {"/healthz", METRICS_R_HEALTHZ, K_HEALTH, INGEST_ANY},
     {"/readyz", METRICS_R_READYZ, K_READY, INGEST_ANY},
@@ -367,6 +374,72 @@ static bool content_type_ok(http_slice ct)
            (n == 10 && !strncasecmp(ct.p, "text/plain", 10));
 }
 
+/* Percent-decodes src[0..n) ('+' is a space, as in forms) into dst[cap]; returns the length, or
+ * -1 when it does not fit or an escape is malformed. dst is not NUL-terminated. */
+static long pct_decode(const char *src, size_t n, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)src[i];
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            if (i + 2 >= n) return -1;
+            int hi = src[i + 1], lo = src[i + 2], v = 0;
+            for (int k = 0; k < 2; k++) {
+                int d = k ? lo : hi;
+                d = d >= '0' && d <= '9'   ? d - '0'
+                    : d >= 'a' && d <= 'f' ? d - 'a' + 10
+                    : d >= 'A' && d <= 'F' ? d - 'A' + 10
+                                           : -1;
+                if (d < 0) return -1;
+                v = v * 16 + d;
+            }
+            ch = v;
+            i += 2;
+        }
+        if (o >= cap) return -1;
+        dst[o++] = (char)ch;
+    }
+    return (long)o;
+}
+
+/* The decoded value of query parameter `name` into dst[cap]: its length, -1 when absent or
+ * undecodable. */
+static long query_get(http_slice q, const char *name, char *dst, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < q.n;) {
+        size_t e = i;
+        while (e < q.n && q.p[e] != '&')
+            e++;
+        if (e - i > nl && !memcmp(q.p + i, name, nl) && q.p[i + nl] == '=')
+            return pct_decode(q.p + i + nl + 1, e - i - nl - 1, dst, cap);
+        i = e + 1;
+    }
+    return -1;
+}
+
+/* What a body is, whatever its label says (real SDKs mislabel: rudder-sdk-node posts gzip JSON as
+ * application/x-www-form-urlencoded). A zlib stream starts with CMF 0x78 and a header that is a
+ * multiple of 31; gzip with 1f 8b; neither byte can start JSON. */
+static bool looks_compressed(const char *b, size_t n)
+{
+    if (n < 2) return false;
+    unsigned b0 = (unsigned char)b[0], b1 = (unsigned char)b[1];
+    return (b0 == 0x1f && b1 == 0x8b) || (b0 == 0x78 && ((b0 << 8) | b1) % 31 == 0);
+}
+
+/* A JSON object or array after optional whitespace and a UTF-8 byte order mark. */
+static bool looks_json(const char *b, size_t n)
+{
+    size_t i = 0;
+    if (n >= 3 && !memcmp(b, "\xEF\xBB\xBF", 3)) i = 3;
+    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+        i++;
+    return i < n && (b[i] == '{' || b[i] == '[');
+}
+
 /* ---- answering --------------------------------------------------------------------------- */
 
 #define REPLY_HDRS 1536
@@ -403,6 +476,24 @@ static void reply_error(worker *w, http_conn *c, const http_request *rq, metrics
 
 static const char ok_body[] = "{\"success\":true}";
 
+/* The transparent 1x1 GIF of pixel routes, answered uncached. */
+static const char pixel_gif[] = "GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff\x21\xf9"
+                                "\x04\x01\x00\x00\x00\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00"
+                                "\x00\x02\x02\x44\x01\x00\x3b";
+#define PIXEL_HDRS                                                                                 \
+    "Cache-Control: no-cache, no-store, must-revalidate\r\nPragma: no-cache\r\nExpires: 0\r\n"
+
+static void reply_ok(worker *w, http_conn *c, const http_request *rq, metrics_route route, bool gif)
+{
+    if (!gif) {
+        reply(w, c, rq, route, 200, ok_body, sizeof ok_body - 1, NULL);
+        return;
+    }
+    char hdrs[REPLY_HDRS];
+    http_respond(c, 200, reply_prepare(w, rq, route, 200, PIXEL_HDRS, hdrs), "image/gif", pixel_gif,
+                 sizeof pixel_gif - 1);
+}
+
 static void on_sink_done(void *ud, int status)
 {
     pending *pd = ud;
@@ -410,7 +501,7 @@ static void on_sink_done(void *ud, int status)
     const http_request *rq = http_conn_request(pd->c);
     if (rq) {
         if (status == 0) {
-            reply(w, pd->c, rq, pd->route, 200, ok_body, sizeof ok_body - 1, NULL);
+            reply_ok(w, pd->c, rq, pd->route, pd->gif);
         } else {
             uint64_t now = uv_now(&w->loop);
             if (now - w->last_fail_log >= 1000 || !w->last_fail_log) {
@@ -478,27 +569,76 @@ static void on_event_checked(void *ud, const cJSON *ev, const vio_list *vl, cons
     arena_set_current(prev);
 }
 
+/* RudderStack's pixel API: the query string
+ * (`anonymousId=..&properties.sku=..&context.page.url=..`) as one event into w->pixel_body; dotted
+ * keys nest, every value is a string, writeKey is left out (it is the write key). Returns the
+ * length, or -1 when a parameter cannot be decoded or the event does not fit. */
+static long pixel_event(worker *w, http_slice q)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return -1;
+    char k[1024], v[4096];
+    long rc = 0;
+    for (size_t i = 0; i < q.n && rc == 0;) {
+        size_t e = i, eq;
+        while (e < q.n && q.p[e] != '&')
+            e++;
+        for (eq = i; eq < e && q.p[eq] != '='; eq++)
+            ;
+        long kl = pct_decode(q.p + i, eq - i, k, sizeof k - 1);
+        long vl = eq < e ? pct_decode(q.p + eq + 1, e - eq - 1, v, sizeof v - 1) : 0;
+        i = e + 1;
+        if (kl < 0 || vl < 0) {
+            rc = -1;
+            break;
+        }
+        k[kl] = 0;
+        v[vl] = 0;
+        if (!kl || !strcmp(k, "writeKey")) continue;
+        cJSON *obj = root;
+        char *seg = k;
+        for (char *dot; obj && (dot = strchr(seg, '.')); seg = dot + 1) {
+            *dot = 0;
+            cJSON *sub = cJSON_GetObjectItemCaseSensitive(obj, seg);
+            if (!sub) sub = cJSON_AddObjectToObject(obj, seg);
+            obj = cJSON_IsObject(sub) ? sub : NULL; /* `a=1&a.b=2`: the later one is dropped */
+        }
+        if (!obj || !*seg) continue;
+        cJSON *val = cJSON_CreateString(v);
+        if (!val)
+            rc = -1;
+        else if (cJSON_GetObjectItemCaseSensitive(obj, seg))
+            cJSON_ReplaceItemInObjectCaseSensitive(obj, seg, val);
+        else
+            cJSON_AddItemToObject(obj, seg, val);
+    }
+    if (rc == 0 && !cJSON_PrintPreallocated(root, w->pixel_body, (int)sizeof w->pixel_body, 0))
+        rc = -1;
+    cJSON_Delete(root);
+    return rc < 0 ? -1 : (long)strlen(w->pixel_body);
+}
+
 static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const route_def *rd)
 {
     server *s = w->srv;
     metrics_route route = rd->route;
-    if (rq->method != HTTP_POST) {
-        reply_error(w, c, rq, route, 405, "method not allowed: use POST", NULL,
-                    "Allow: POST, OPTIONS\r\n");
-        return;
-    }
-    if (!content_type_ok(rq->headers[HTTP_H_CONTENT_TYPE])) {
-        reply_error(w, c, rq, route, 415, "Content-Type must be application/json or text/plain",
-                    NULL, NULL);
+    bool pixel = rd->kind == K_PIXEL;
+    if (rq->method != (pixel ? HTTP_GET : HTTP_POST)) {
+        reply_error(w, c, rq, route, 405,
+                    pixel ? "method not allowed: use GET" : "method not allowed: use POST", NULL,
+                    pixel ? "Allow: GET\r\n" : "Allow: POST, OPTIONS\r\n");
         return;
     }
     bool dry = rd->kind == K_VALIDATE || query_flag(rq->query, "dry_run");
 
-    /* Write key from Basic auth: a wrong one is refused before any parsing. */
+    /* Write key from Basic auth, else from ?writeKey= (RudderStack's beacon and pixel routes): a
+     * wrong one is refused before any parsing. */
     char userbuf[512];
     long ulen = -1;
     if (rq->headers[HTTP_H_AUTHORIZATION].p)
         ulen = basic_user(rq->headers[HTTP_H_AUTHORIZATION], userbuf, sizeof userbuf);
+    else if (rq->query.n)
+        ulen = query_get(rq->query, "writeKey", userbuf, sizeof userbuf);
     bool need_key = s->cfg.write_keys.n > 0;
     bool key_ok = !need_key;
     if (need_key && ulen > 0) {
@@ -512,9 +652,23 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     metrics_add(&w->m.body_bytes, rq->body_len);
     const char *body = rq->body ? rq->body : "";
     size_t blen = rq->body_len;
+    if (pixel) {
+        long pl = pixel_event(w, rq->query);
+        if (pl < 0) {
+            reply_error(
+                w, c, rq, route, 400,
+                "bad pixel query: parameters must be percent-encoded, the event at most 16 KiB",
+                NULL, NULL);
+            return;
+        }
+        body = w->pixel_body;
+        blen = (size_t)pl;
+    }
+    /* The body decides, not its label: compressed when it says so or starts like gzip/zlib. */
     http_slice ce = rq->headers[HTTP_H_CONTENT_ENCODING];
-    if (ce.p && !slice_eq(ce, "identity")) {
-        if (!(ce.n == 4 && !strncasecmp(ce.p, "gzip", 4)) &&
+    bool ce_given = ce.p && !slice_eq(ce, "identity");
+    if (!pixel && (ce_given || looks_compressed(body, blen))) {
+        if (ce_given && !(ce.n == 4 && !strncasecmp(ce.p, "gzip", 4)) &&
             !(ce.n == 7 && !strncasecmp(ce.p, "deflate", 7))) {
             reply_error(w, c, rq, route, 415, "Content-Encoding must be gzip, deflate or identity",
                         NULL, NULL);
@@ -533,6 +687,13 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
                         rc == SL_ENOMEM ? "out of memory" : "corrupt compressed body", NULL, NULL);
             return;
         }
+    }
+    if (!pixel && !content_type_ok(rq->headers[HTTP_H_CONTENT_TYPE]) && !looks_json(body, blen)) {
+        reply_error(w, c, rq, route, 415,
+                    "body is neither JSON nor gzip/deflate-compressed JSON (Content-Type "
+                    "application/json or text/plain is read as JSON; other labels are sniffed)",
+                    NULL, NULL);
+        return;
     }
 
     char ip[64], rat[32];
@@ -595,7 +756,7 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     for (int k = 0; k < SL_KIND__COUNT; k++)
         if (res.kinds[k]) metrics_add(&w->m.violations[k], res.kinds[k]);
     if (res.nentries == 0) {
-        reply(w, c, rq, route, 200, ok_body, sizeof ok_body - 1, NULL);
+        reply_ok(w, c, rq, route, pixel);
         return;
     }
     pending *pd = w->free_pending;
@@ -608,6 +769,7 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     pd->w = w;
     pd->c = c;
     pd->route = route;
+    pd->gif = pixel;
     rc = w->dur ? durable_write(w->dur, res.entries, res.nentries, on_sink_done, pd)
                 : sink_write(w->sink, res.entries, res.nentries, on_sink_done, pd);
     if (rc) {
@@ -677,7 +839,7 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
         reply_error(w, c, rq, route, 404, "no such endpoint", NULL, NULL);
         return;
     }
-    if (rd->kind == K_INGEST || rd->kind == K_VALIDATE) {
+    if (rd->kind == K_INGEST || rd->kind == K_VALIDATE || rd->kind == K_PIXEL) {
         handle_ingest(w, c, rq, rd);
         return;
     }
