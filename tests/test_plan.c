@@ -264,10 +264,83 @@ static void test_errors(void)
     expect_error("sluice: 1\nplan: x\nevents: [a, b]\n", 3, 1, "\"events\" must be a mapping");
 }
 
+/* policy.dialect and `$schema`: draft-07 keywords keep their draft-07 meaning in a plan; a nested
+ * `$schema` switches; an unknown one is an error with its position. */
+static void test_dialects(void)
+{
+    static const char yaml[] =
+        "sluice: 1\n"
+        "plan: d7\n"
+        "policy: {dialect: draft-07}\n"
+        "events:\n"
+        "  Pair Sent:\n"
+        "    description: a tuple and a dependency, draft-07 style\n"
+        "    properties:\n"
+        "      pair: {type: array, items: [{type: string}, {type: integer}], additionalItems: "
+        "false}\n"
+        "      card: {type: object, dependencies: {number: [cvc]}}\n"
+        "      legacy: {$schema: \"http://json-schema.org/draft-04/schema#\", type: number,\n"
+        "               maximum: 10, exclusiveMaximum: true}\n";
+    sl_diags d;
+    sl_diags_init(&d, "t.yaml");
+    plan *p = load(yaml, false, &d);
+    sl_diags_print(&d, stderr);
+    CHECK(p != NULL);
+    if (!p) {
+        sl_diags_cleanup(&d);
+        return;
+    }
+    CHECK_INT(plan_get_policy(p)->dialect, DIALECT_DRAFT07);
+    plan_ctx *ctx = plan_ctx_new();
+    static vio_list vl;
+    static const struct {
+        const char *props;
+        int valid;
+    } cases[] = {
+        {"\"pair\":[\"a\",1]", 1},
+        {"\"pair\":[\"a\",1,2]", 0}, /* additionalItems: false */
+        {"\"pair\":[1,\"a\"]", 0},   /* items[0] is a string */
+        {"\"card\":{\"number\":\"4242\"}", 0},
+        {"\"card\":{\"number\":\"4242\",\"cvc\":\"1\"}", 1},
+        {"\"legacy\":9.5", 1},
+        {"\"legacy\":10", 0}, /* draft-04 boolean exclusiveMaximum */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char ev[256];
+        snprintf(
+            ev, sizeof ev,
+            "{\"type\":\"track\",\"event\":\"Pair Sent\",\"userId\":\"u\",\"properties\":{%s}}",
+            cases[i].props);
+        vio_list_reset(&vl);
+        int rc = check_json(p, ctx, ev, &vl);
+        if ((rc == 0) != cases[i].valid) { /* plan_check: the number of violations */
+            fprintf(stderr, "  dialect case %zu (%s): got %d\n", i, cases[i].props, rc);
+            dump_vl(&vl);
+        }
+        CHECK_INT(rc == 0, cases[i].valid);
+    }
+    plan_ctx_free(ctx);
+    plan_release(p);
+    sl_diags_cleanup(&d);
+
+    /* The same array form under 2020-12 is refused: `items` must be a schema there. */
+    sl_diags_init(&d, "t.yaml");
+    CHECK(load("sluice: 1\nplan: x\nevents:\n  A:\n    properties:\n"
+               "      p: {type: array, items: [{type: string}]}\n",
+               false, &d) == NULL);
+    sl_diags_cleanup(&d);
+    expect_error("sluice: 1\nplan: x\nevents:\n  A:\n    properties:\n"
+                 "      p: {$schema: \"http://example.com/nope\", type: string}\n",
+                 6, 11, "unknown $schema");
+    expect_error("sluice: 1\nplan: x\npolicy: {dialect: draft-03}\n", 3, 10,
+                 "invalid value \"draft-03\"");
+}
+
 int main(void)
 {
     test_valid_and_invalid();
     test_lint_warnings();
     test_errors();
+    test_dialects();
     return check_done();
 }

@@ -460,6 +460,17 @@ static cJSON *make_root(comp *c, const char *title, int call, const char *part, 
     return root;
 }
 
+/* With `policy: {dialect: D}` (D older than 2020-12), the schemas a user wrote (each property,
+ * each type) are read in D: they get D's `$schema` unless they name their own. The wrapper the
+ * plan generates around them stays 2020-12. */
+static void mark_dialect(const comp *c, cJSON *schema)
+{
+    schema_dialect d = c->policy.dialect;
+    if (d == DIALECT_DEFAULT || d == DIALECT_2020_12 || !cJSON_IsObject(schema)) return;
+    if (cJSON_GetObjectItemCaseSensitive(schema, "$schema")) return;
+    cJSON_AddStringToObject(schema, "$schema", dialect_uri(d));
+}
+
 /* Turns a plan `properties:`/`traits:` map into an object schema (the map node is moved in). */
 static cJSON *object_schema(comp *c, cJSON *map, bool closed)
 {
@@ -475,6 +486,8 @@ static cJSON *object_schema(comp *c, cJSON *map, bool closed)
     }
     rw r = {c, closed, false};
     rewrite_schema(&r, s, 0, false);
+    for (cJSON *m = map ? map->child : NULL; m; m = m->next)
+        mark_dialect(c, m);
     return s;
 }
 
@@ -698,18 +711,24 @@ static int compile_plan(plan *p, comp *c)
     /* policy */
     static const char *const allow_choices[] = {"reject", "allow", NULL};
     static const char *const viol_choices[] = {"quarantine", "forward", NULL};
-    p->policy = (plan_policy){PLAN_REJECT, PLAN_REJECT, PLAN_QUARANTINE};
+    p->policy = (plan_policy){PLAN_REJECT, PLAN_REJECT, PLAN_QUARANTINE, DIALECT_DEFAULT};
     const cJSON *pol = get(y, "policy");
     if (pol && !cJSON_IsObject(pol)) {
         err_at(c, pol, "\"policy\" must be a mapping, got %s", type_name(pol));
     } else if (pol) {
         static const char *const pk[] = {"unplanned_events", "additional_properties",
-                                         "on_violation", NULL};
+                                         "on_violation", "dialect", NULL};
         check_keys(c, pol, "policy", pk);
         p->policy.unplanned_events = opt_choice(c, pol, "unplanned_events", allow_choices, 0);
         p->policy.additional_properties =
             opt_choice(c, pol, "additional_properties", allow_choices, 0);
         p->policy.on_violation = opt_choice(c, pol, "on_violation", viol_choices, 0);
+        static const char *const dialect_choices[] = {"2020-12",  "2019-09",  "draft-07",
+                                                      "draft-06", "draft-04", NULL};
+        static const schema_dialect dialect_of[] = {
+            DIALECT_2020_12, DIALECT_2019_09, DIALECT_DRAFT07, DIALECT_DRAFT06, DIALECT_DRAFT04};
+        if (get(pol, "dialect"))
+            p->policy.dialect = dialect_of[opt_choice(c, pol, "dialect", dialect_choices, 0)];
     }
     c->policy = p->policy;
 
@@ -902,6 +921,7 @@ static int compile_plan(plan *p, comp *c)
     /* compile every root into one program */
     schema_opts so = {.strict = true,
                       .assert_formats = true,
+                      .dialect = p->policy.dialect,
                       .locate = c->map ? srcmap_locate : NULL,
                       .locate_ud = c->map};
     schema_builder *b = schema_builder_new(&so);
@@ -1247,6 +1267,9 @@ void plan_dump(const plan *p, FILE *out)
     fprintf(out, "policy unplanned_events=%s additional_properties=%s on_violation=%s\n",
             allow[p->policy.unplanned_events], allow[p->policy.additional_properties],
             viol[p->policy.on_violation]);
+    if (p->policy.dialect != DIALECT_DEFAULT)
+        fprintf(out, "policy dialect=%s (schemas without $schema)\n",
+                dialect_name(p->policy.dialect));
     fprintf(out, "calls\n");
     for (int i = 0; i < CALL__COUNT; i++)
         fprintf(out, "  %-9s -> root %d\n", call_names[i], p->call_root[i]);

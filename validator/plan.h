@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dialect.h"
 #include "sl_err.h"
 #include "vio.h"
 
@@ -26,6 +27,8 @@ typedef struct {
     plan_allowance unplanned_events;
     plan_allowance additional_properties;
     plan_on_violation on_violation;
+    schema_dialect
+        dialect; /* of the plan's schemas without a `$schema` (DIALECT_DEFAULT: 2020-12) */
 } plan_policy;
 
 /* Loads and compiles a plan file. Returns 0 and *out (refcount 1) or a negative SL_E* code; d gets

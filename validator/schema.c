@@ -1713,6 +1713,31 @@ int schema_builder_add(schema_builder *b, const cJSON *schema, const char *base_
         diag(b, schema, "a schema must be an object or a boolean");
         return SL_ESCHEMA;
     }
+    schema_dialect dl = b->o.dialect;
+    const cJSON *sch =
+        cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "$schema") : NULL;
+    if (cJSON_IsString(sch) && dialect_from_uri(sch->valuestring) > 0)
+        dl = dialect_from_uri(sch->valuestring);
+    const cJSON *unknown = NULL;
+    bool older = dialect_scan(schema, dl, &unknown);
+    if (unknown && b->o.strict) {
+        diag(b, unknown,
+             "unknown $schema \"%s\" (known: draft-04, draft-06, draft-07, 2019-09 and 2020-12 of "
+             "json-schema.org, and Iglu's self-describing meta-schema)",
+             unknown->valuestring);
+        return SL_ESCHEMA;
+    }
+    if (older) {
+        /* An older dialect here or in a nested resource: compiled from a 2020-12 rewrite the
+         * builder owns (positions in diagnostics are then unknown). */
+        cJSON *cp = cJSON_Duplicate(schema, 1);
+        if (!cp || VPUSH(b, owned, cp) < 0) {
+            cJSON_Delete(cp);
+            return SL_ENOMEM;
+        }
+        if (dialect_upgrade(cp, dl)) return SL_ENOMEM;
+        schema = cp;
+    }
     int rc = add_tree(b, schema, base_uri, &idx);
     if (rc < 0) return rc;
     if (b->nerr != nerr0 || idx < 0) return SL_ESCHEMA;

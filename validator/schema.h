@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dialect.h"
 #include "sl_err.h"
 #include "vio.h"
 
@@ -32,6 +33,10 @@ typedef int (*schema_locate_fn)(void *ud, const void *node, int *line, int *col)
 typedef struct {
     bool strict;         /* unknown keywords are compile errors (plans); else ignored */
     bool assert_formats; /* `format` is an assertion (plans); else an annotation */
+    /* The dialect of roots without a `$schema` (DIALECT_DEFAULT = 2020-12). A root's `$schema`
+     * names its own; an unknown one is a compile error when strict, else the default applies
+     * (custom meta-schemas). Older dialects are rewritten at compile time (dialect.h). */
+    schema_dialect dialect;
     schema_locate_fn locate;
     void *locate_ud;
 } schema_opts;
