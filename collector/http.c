@@ -1218,3 +1218,51 @@ size_t http_parse_requests(const http_limits *lim, const char *data, size_t n, s
     free(c);
     return count;
 }
+
+/* ---- query strings ------------------------------------------------------------------------- */
+
+/* Percent-decodes src[0..n) ('+' is a space, as in forms) into dst[cap]; returns the length, or
+ * -1 when it does not fit or an escape is malformed. dst is not NUL-terminated. */
+long http_pct_decode(const char *src, size_t n, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)src[i];
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            if (i + 2 >= n) return -1;
+            int hi = src[i + 1], lo = src[i + 2], v = 0;
+            for (int k = 0; k < 2; k++) {
+                int d = k ? lo : hi;
+                d = d >= '0' && d <= '9'   ? d - '0'
+                    : d >= 'a' && d <= 'f' ? d - 'a' + 10
+                    : d >= 'A' && d <= 'F' ? d - 'A' + 10
+                                           : -1;
+                if (d < 0) return -1;
+                v = v * 16 + d;
+            }
+            ch = v;
+            i += 2;
+        }
+        if (o >= cap) return -1;
+        dst[o++] = (char)ch;
+    }
+    return (long)o;
+}
+
+/* The decoded value of query parameter `name` into dst[cap]: its length, -1 when absent or
+ * undecodable. */
+long http_query_get(http_slice q, const char *name, char *dst, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < q.n;) {
+        size_t e = i;
+        while (e < q.n && q.p[e] != '&')
+            e++;
+        if (e - i > nl && !memcmp(q.p + i, name, nl) && q.p[i + nl] == '=')
+            return http_pct_decode(q.p + i + nl + 1, e - i - nl - 1, dst, cap);
+        i = e + 1;
+    }
+    return -1;
+}

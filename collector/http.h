@@ -164,4 +164,12 @@ const char *http_status_text(int status);
 /* Appends s as JSON string contents (no quotes) into dst; returns bytes written (< cap). */
 size_t http_json_escape(char *dst, size_t cap, const char *s, size_t n);
 
+/* Percent-decodes src[0..n) ('+' is a space, as in forms) into dst[cap]; returns the length, or
+ * -1 when it does not fit or an escape is malformed. dst is not NUL-terminated. */
+long http_pct_decode(const char *src, size_t n, char *dst, size_t cap);
+
+/* The decoded value of query parameter `name` (q without the '?') into dst[cap], not
+ * NUL-terminated: its length, or -1 when absent or undecodable. */
+long http_query_get(http_slice q, const char *name, char *dst, size_t cap);
+
 #endif

@@ -227,33 +227,14 @@ typedef struct {
     int status;
 } query;
 
-/* Value of name in the query string into dst (URL-decoded); false when absent. */
+/* Value of name in the query string into dst (URL-decoded, NUL-terminated); false when absent or
+ * undecodable. */
 static bool query_param(http_slice q, const char *name, char *dst, size_t cap)
 {
-    size_t nl = strlen(name), i = 0;
-    while (i < q.n) {
-        size_t e = i;
-        while (e < q.n && q.p[e] != '&')
-            e++;
-        if (e - i > nl && !memcmp(q.p + i, name, nl) && q.p[i + nl] == '=') {
-            size_t o = 0;
-            for (size_t k = i + nl + 1; k < e && o + 1 < cap; k++) {
-                char ch = q.p[k];
-                if (ch == '+') {
-                    ch = ' ';
-                } else if (ch == '%' && k + 2 < e) {
-                    char hex[3] = {q.p[k + 1], q.p[k + 2], 0};
-                    ch = (char)strtol(hex, NULL, 16);
-                    k += 2;
-                }
-                dst[o++] = ch;
-            }
-            dst[o] = '\0';
-            return true;
-        }
-        i = e + 1;
-    }
-    return false;
+    long n = cap ? http_query_get(q, name, dst, cap - 1) : -1;
+    if (n < 0) return false;
+    dst[n] = 0;
+    return true;
 }
 
 static redisContext *connect_blocking(const sink_config *r)

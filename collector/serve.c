@@ -374,52 +374,6 @@ static bool content_type_ok(http_slice ct)
            (n == 10 && !strncasecmp(ct.p, "text/plain", 10));
 }
 
-/* Percent-decodes src[0..n) ('+' is a space, as in forms) into dst[cap]; returns the length, or
- * -1 when it does not fit or an escape is malformed. dst is not NUL-terminated. */
-static long pct_decode(const char *src, size_t n, char *dst, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int ch = (unsigned char)src[i];
-        if (ch == '+') {
-            ch = ' ';
-        } else if (ch == '%') {
-            if (i + 2 >= n) return -1;
-            int hi = src[i + 1], lo = src[i + 2], v = 0;
-            for (int k = 0; k < 2; k++) {
-                int d = k ? lo : hi;
-                d = d >= '0' && d <= '9'   ? d - '0'
-                    : d >= 'a' && d <= 'f' ? d - 'a' + 10
-                    : d >= 'A' && d <= 'F' ? d - 'A' + 10
-                                           : -1;
-                if (d < 0) return -1;
-                v = v * 16 + d;
-            }
-            ch = v;
-            i += 2;
-        }
-        if (o >= cap) return -1;
-        dst[o++] = (char)ch;
-    }
-    return (long)o;
-}
-
-/* The decoded value of query parameter `name` into dst[cap]: its length, -1 when absent or
- * undecodable. */
-static long query_get(http_slice q, const char *name, char *dst, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < q.n;) {
-        size_t e = i;
-        while (e < q.n && q.p[e] != '&')
-            e++;
-        if (e - i > nl && !memcmp(q.p + i, name, nl) && q.p[i + nl] == '=')
-            return pct_decode(q.p + i + nl + 1, e - i - nl - 1, dst, cap);
-        i = e + 1;
-    }
-    return -1;
-}
-
 /* What a body is, whatever its label says (real SDKs mislabel: rudder-sdk-node posts gzip JSON as
  * application/x-www-form-urlencoded). A zlib stream starts with CMF 0x78 and a header that is a
  * multiple of 31; gzip with 1f 8b; neither byte can start JSON. */
@@ -585,8 +539,8 @@ static long pixel_event(worker *w, http_slice q)
             e++;
         for (eq = i; eq < e && q.p[eq] != '='; eq++)
             ;
-        long kl = pct_decode(q.p + i, eq - i, k, sizeof k - 1);
-        long vl = eq < e ? pct_decode(q.p + eq + 1, e - eq - 1, v, sizeof v - 1) : 0;
+        long kl = http_pct_decode(q.p + i, eq - i, k, sizeof k - 1);
+        long vl = eq < e ? http_pct_decode(q.p + eq + 1, e - eq - 1, v, sizeof v - 1) : 0;
         i = e + 1;
         if (kl < 0 || vl < 0) {
             rc = -1;
@@ -638,7 +592,7 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     if (rq->headers[HTTP_H_AUTHORIZATION].p)
         ulen = basic_user(rq->headers[HTTP_H_AUTHORIZATION], userbuf, sizeof userbuf);
     else if (rq->query.n)
-        ulen = query_get(rq->query, "writeKey", userbuf, sizeof userbuf);
+        ulen = http_query_get(rq->query, "writeKey", userbuf, sizeof userbuf);
     bool need_key = s->cfg.write_keys.n > 0;
     bool key_ok = !need_key;
     if (need_key && ulen > 0) {

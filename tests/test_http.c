@@ -138,8 +138,28 @@ static int is_closed(int fd)
     return r == 0;
 }
 
+/* Query strings: percent and '+' decoding, bounds, malformed escapes, absent names. */
+static void test_query(void)
+{
+    char v[16];
+    http_slice q = {"a=1&writeKey=k%20ey+x&flag&b=%zz&c=%4", 0};
+    q.n = strlen(q.p);
+    long n = http_query_get(q, "writeKey", v, sizeof v);
+    CHECK_INT(n, 6);
+    CHECK(n == 6 && !memcmp(v, "k ey x", 6)); /* %20 and '+' are spaces */
+    CHECK_INT(http_query_get(q, "a", v, sizeof v), 1);
+    CHECK_INT(http_query_get(q, "flag", v, sizeof v), -1); /* no '=': not a value */
+    CHECK_INT(http_query_get(q, "b", v, sizeof v), -1);    /* %zz */
+    CHECK_INT(http_query_get(q, "c", v, sizeof v), -1);    /* truncated escape */
+    CHECK_INT(http_query_get(q, "writ", v, sizeof v), -1); /* a prefix is not a name */
+    CHECK_INT(http_query_get(q, "writeKey", v, 4), -1);    /* does not fit */
+    CHECK_INT(http_pct_decode("%41%42", 6, v, sizeof v), 2);
+    CHECK(v[0] == 'A' && v[1] == 'B');
+}
+
 int main(void)
 {
+    test_query();
     char buf[65536];
     int eof;
     fixture f;
