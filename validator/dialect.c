@@ -182,9 +182,9 @@ static int up(cJSON *node, schema_dialect d, bool is_root, bool rec_on)
     if (pre2019) {
         /* Keywords this draft does not have are plain unknown keywords: ignored. */
         static const char *const later[] = {
-            "dependentRequired", "dependentSchemas", "unevaluatedProperties", "unevaluatedItems",
-            "minContains",       "maxContains",      "prefixItems",           "$dynamicRef",
-            "$dynamicAnchor",    "$recursiveRef",    "$recursiveAnchor",      "$vocabulary"};
+            "dependentRequired", "dependentSchemas", "minContains",    "maxContains",
+            "prefixItems",       "$dynamicRef",      "$dynamicAnchor", "$recursiveRef",
+            "$recursiveAnchor",  "$vocabulary"};
         for (size_t i = 0; i < sizeof later / sizeof later[0]; i++)
             drop(node, later[i]);
         if (d == DIALECT_DRAFT04) {

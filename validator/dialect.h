@@ -15,9 +15,10 @@
  *   boolean exclusiveMinimum/Max    -> numeric exclusiveMinimum/Max (draft-04)
  *   const, contains, propertyNames  -> dropped in draft-04 (not keywords there)
  *   if / then / else                -> dropped before draft-07
- *   2019-09+ keywords               -> dropped before 2019-09 (dependentRequired, unevaluated*,
- * ...) $recursiveRef / $recursiveAnchor -> $dynamicRef / $dynamicAnchor (2019-09) Not carried: JSON
- * Pointers into a rewritten location other than definitions (e.g. "#/items/0"). */
+ *   2019-09 keywords                -> dropped before 2019-09 (dependentRequired, minContains)
+ *   unevaluated*                    -> kept in every draft: a plan closes objects with them
+ *   $recursiveRef/$recursiveAnchor  -> $dynamicRef / $dynamicAnchor (2019-09)
+ * Not carried: JSON Pointers into a rewritten place other than definitions and tuple items. */
 #ifndef SL_DIALECT_H
 #define SL_DIALECT_H
 #include <stdbool.h>

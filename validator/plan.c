@@ -186,6 +186,7 @@ static uint32_t hash_str(const char *s)
 /* Keywords whose value is a schema, a list of schemas, or a map of schemas. */
 static const char *const kw_schema[] = {"additionalProperties",
                                         "items",
+                                        "additionalItems",
                                         "contains",
                                         "not",
                                         "if",
@@ -197,7 +198,8 @@ static const char *const kw_schema[] = {"additionalProperties",
                                         "contentSchema",
                                         NULL};
 static const char *const kw_list[] = {"prefixItems", "allOf", "anyOf", "oneOf", NULL};
-static const char *const kw_map[] = {"properties", "patternProperties", "dependentSchemas", "$defs",
+static const char *const kw_map[] = {"properties", "patternProperties", "dependentSchemas",
+                                     "$defs",      "definitions",       "dependencies",
                                      NULL};
 
 static bool in_list(const char *const *l, const char *s)
@@ -298,7 +300,8 @@ static void rewrite_schema(rw *r, cJSON *s, int depth, bool branch)
 {
     static const char *const kw_branch_list[] = {"allOf", "anyOf", "oneOf", NULL};
     static const char *const kw_branch_one[] = {"not", "if", "then", "else", NULL};
-    static const char *const kw_branch_map[] = {"dependentSchemas", "$defs", NULL};
+    static const char *const kw_branch_map[] = {"dependentSchemas", "$defs", "definitions",
+                                                "dependencies", NULL};
     if (!cJSON_IsObject(s) || depth > 64) return;
     cJSON *props = cJSON_GetObjectItemCaseSensitive(s, "properties");
     if (cJSON_IsObject(props)) lift_required(r, s, props);
@@ -319,9 +322,10 @@ static void rewrite_schema(rw *r, cJSON *s, int depth, bool branch)
         if (!k->string) continue;
         if (in_list(kw_branch_one, k->string)) {
             rewrite_schema(r, k, depth + 1, true);
-        } else if (in_list(kw_schema, k->string)) {
+        } else if (in_list(kw_schema, k->string) && !cJSON_IsArray(k)) {
             rewrite_schema(r, k, depth + 1, false);
-        } else if (in_list(kw_list, k->string) && cJSON_IsArray(k)) {
+        } else if ((in_list(kw_list, k->string) || !strcmp(k->string, "items")) &&
+                   cJSON_IsArray(k)) { /* items: [..] is a tuple before 2020-12 */
             bool br = in_list(kw_branch_list, k->string);
             for (cJSON *e = k->child; e; e = e->next)
                 rewrite_schema(r, e, depth + 1, br);
@@ -768,6 +772,7 @@ static int compile_plan(plan *p, comp *c)
         }
         rw r = {c, closed, false};
         rewrite_schema(&r, t, 0, true); /* closed where used, not where defined */
+        mark_dialect(c, t);
     }
 
     /* context: a schema, exempt from the additional_properties policy */
