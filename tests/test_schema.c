@@ -451,6 +451,82 @@ static void test_dump(void)
     compiled_free(&c);
 }
 
+/* Dialects: how `$schema` URIs and dialect names are read, and one rule of each older draft that
+ * 2020-12 reads differently, on the same instance (the full rules run in conformance_dialects). */
+static void test_dialects(void)
+{
+    CHECK_INT(dialect_from_uri("http://json-schema.org/draft-07/schema#"), DIALECT_DRAFT07);
+    CHECK_INT(dialect_from_uri("https://json-schema.org/draft-07/schema"), DIALECT_DRAFT07);
+    CHECK_INT(dialect_from_uri("http://json-schema.org/draft-04/schema"), DIALECT_DRAFT04);
+    CHECK_INT(dialect_from_uri("https://json-schema.org/draft/2019-09/schema"), DIALECT_2019_09);
+    CHECK_INT(dialect_from_uri("http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/"
+                               "schema/jsonschema/1-0-0#"),
+              DIALECT_DRAFT04);
+    CHECK_INT(dialect_from_uri("http://json-schema.org/draft-03/schema#"), DIALECT_UNKNOWN);
+    CHECK_INT(dialect_from_uri("json-schema.org/draft-07/schema#"), DIALECT_UNKNOWN);
+    CHECK_INT(dialect_from_name("draft7"), DIALECT_DRAFT07);
+    CHECK_INT(dialect_from_name("draft-04"), DIALECT_DRAFT04);
+    CHECK_INT(dialect_from_name("2020-12"), DIALECT_2020_12);
+    CHECK_INT(dialect_from_name("draft-08"), DIALECT_UNKNOWN);
+
+    static const struct {
+        const char *schema, *inst;
+        int valid;
+    } cases[] = {
+        /* draft-07: $ref siblings are ignored; 2019-09 applies them */
+        {"{\"$schema\": \"http://json-schema.org/draft-07/schema#\", \"definitions\": {\"s\": "
+         "{\"type\": \"string\"}}, \"properties\": {\"a\": {\"$ref\": \"#/definitions/s\", "
+         "\"maxLength\": 1}}}",
+         "{\"a\": \"long\"}", 1},
+        {"{\"$schema\": \"https://json-schema.org/draft/2019-09/schema\", \"$defs\": {\"s\": "
+         "{\"type\": \"string\"}}, \"properties\": {\"a\": {\"$ref\": \"#/$defs/s\", "
+         "\"maxLength\": 1}}}",
+         "{\"a\": \"long\"}", 0},
+        /* draft-06: if/then is not a keyword */
+        {"{\"$schema\": \"http://json-schema.org/draft-06/schema#\", \"if\": true, \"then\": "
+         "false}",
+         "1", 1},
+        /* draft-04: const is not a keyword, exclusiveMaximum is a boolean */
+        {"{\"$schema\": \"http://json-schema.org/draft-04/schema#\", \"const\": 1}", "2", 1},
+        {"{\"$schema\": \"http://json-schema.org/draft-04/schema#\", \"maximum\": 3, "
+         "\"exclusiveMaximum\": true}",
+         "3", 0},
+        /* a nested resource switches dialect inside a 2020-12 document */
+        {"{\"properties\": {\"t\": {\"$schema\": \"http://json-schema.org/draft-07/schema#\", "
+         "\"items\": [{\"type\": \"string\"}], \"additionalItems\": false}}}",
+         "{\"t\": [\"a\", 2]}", 0},
+        {"{\"properties\": {\"t\": {\"$schema\": \"http://json-schema.org/draft-07/schema#\", "
+         "\"items\": [{\"type\": \"string\"}], \"additionalItems\": false}}}",
+         "{\"t\": [\"a\"]}", 1},
+        /* draft-07 dependencies, both forms */
+        {"{\"$schema\": \"http://json-schema.org/draft-07/schema#\", \"dependencies\": {\"a\": "
+         "[\"b\"], \"c\": {\"required\": [\"d\"]}}}",
+         "{\"a\": 1, \"c\": 1, \"d\": 1}", 0},
+        {"{\"$schema\": \"http://json-schema.org/draft-07/schema#\", \"dependencies\": {\"a\": "
+         "[\"b\"], \"c\": {\"required\": [\"d\"]}}}",
+         "{\"a\": 1, \"b\": 1, \"c\": 1, \"d\": 1}", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        compiled c;
+        compile_yaml(&c, cases[i].schema, false);
+        CHECK_INT(c.rc, 0);
+        if (c.rc == 0) {
+            schema_ctx *ctx = schema_ctx_new();
+            int v = check_json(&c, cases[i].inst, ctx, NULL, NULL);
+            schema_ctx_free(ctx);
+            if (v != cases[i].valid) fprintf(stderr, "  dialect case %zu: got %d\n", i, v);
+            CHECK_INT(v, cases[i].valid);
+        }
+        compiled_free(&c);
+    }
+    /* strict (plans): an unknown $schema is an error */
+    compiled c;
+    compile_yaml(&c, "{\"$schema\": \"http://example.com/my-meta\", \"type\": \"string\"}", true);
+    CHECK(c.rc < 0);
+    CHECK(has_diag(&c.d, "unknown $schema", 1));
+    compiled_free(&c);
+}
+
 int main(void)
 {
     test_compile_errors();
@@ -458,5 +534,6 @@ int main(void)
     test_combinators_and_kinds();
     test_refs_and_limits();
     test_dump();
+    test_dialects();
     return check_done();
 }
