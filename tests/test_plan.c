@@ -274,6 +274,7 @@ static void test_dialects(void)
         "policy: {dialect: draft-07}\n"
         "types:\n"
         "  N: {type: integer}\n"
+        "  Product: {type: object, properties: {sku: {type: string}}}\n"
         "events:\n"
         "  Pair Sent:\n"
         "    description: a tuple and a dependency, draft-07 style\n"
@@ -281,6 +282,7 @@ static void test_dialects(void)
         "      pair: {type: array, items: [{type: string}, {$ref: \"#/types/N\"}], "
         "additionalItems: "
         "false}\n"
+        "      product: {$ref: \"#/types/Product\"}\n"
         "      card: {type: object, dependencies: {number: [cvc]}}\n"
         "      legacy: {$schema: \"http://json-schema.org/draft-04/schema#\", type: number,\n"
         "               maximum: 10, exclusiveMaximum: true}\n";
@@ -307,6 +309,8 @@ static void test_dialects(void)
         {"\"card\":{\"number\":\"4242\",\"cvc\":\"1\"}", 1},
         {"\"legacy\":9.5", 1},
         {"\"legacy\":10", 0}, /* draft-04 boolean exclusiveMaximum */
+        {"\"product\":{\"sku\":\"a\"}", 1},
+        {"\"product\":{\"sku\":\"a\",\"x\":1}", 0}, /* closed: $ref siblings stay closed */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char ev[256];

@@ -93,13 +93,13 @@ static void drop(cJSON *o, const char *k)
     cJSON_DeleteItemFromObjectCaseSensitive(o, k);
 }
 
-static int up(cJSON *node, schema_dialect d, bool is_root, bool rec_on);
+static int up(cJSON *node, schema_dialect d, bool is_root, bool rec_on, bool is_top);
 
 static int up_map(cJSON *m, schema_dialect d, bool rec_on)
 {
     if (!cJSON_IsObject(m)) return 0;
     for (cJSON *c = m->child; c; c = c->next)
-        if (up(c, d, false, rec_on)) return -1;
+        if (up(c, d, false, rec_on, false)) return -1;
     return 0;
 }
 
@@ -107,7 +107,7 @@ static int up_arr(cJSON *a, schema_dialect d, bool rec_on)
 {
     if (!cJSON_IsArray(a)) return 0;
     for (cJSON *c = a->child; c; c = c->next)
-        if (up(c, d, false, rec_on)) return -1;
+        if (up(c, d, false, rec_on, false)) return -1;
     return 0;
 }
 
@@ -150,7 +150,7 @@ static int rename_key(cJSON *o, const char *from, const char *to)
 
 /* is_root: node is the root of a schema resource; rec_on: the resource it is in has
  * `$recursiveAnchor: true` at its root (2019-09). */
-static int up(cJSON *node, schema_dialect d, bool is_root, bool rec_on)
+static int up(cJSON *node, schema_dialect d, bool is_root, bool rec_on, bool is_top)
 {
     if (!cJSON_IsObject(node)) return 0;
     cJSON *sch = cJSON_GetObjectItemCaseSensitive(node, "$schema");
@@ -159,6 +159,8 @@ static int up(cJSON *node, schema_dialect d, bool is_root, bool rec_on)
         if (nd > 0) d = nd;
     }
     if (d == DIALECT_2020_12) goto children; /* nested resources may still be older */
+    if (cJSON_IsString(sch) || is_top)       /* where a dialect starts: for `compile --dump` */
+        if (!cJSON_AddStringToObject(node, "x-sluice-dialect", dialect_name(d))) return -1;
     bool pre2019 = d == DIALECT_DRAFT04 || d == DIALECT_DRAFT06 || d == DIALECT_DRAFT07;
 
     /* Identifiers: draft-04's `id`; "#name" ids are anchors. */
@@ -198,12 +200,14 @@ static int up(cJSON *node, schema_dialect d, bool is_root, bool rec_on)
             drop(node, "then");
             drop(node, "else");
         }
-        /* $ref: its siblings are ignored (definitions stay, for pointers into them). */
+        /* $ref: its siblings are ignored (definitions stay, for pointers into them; unevaluated*
+         * and x-sluice-* too: a plan closes a $ref use site with unevaluatedProperties). */
         cJSON *ref = cJSON_GetObjectItemCaseSensitive(node, "$ref");
         if (ref) {
             for (cJSON *c = node->child, *nx; c; c = nx) {
                 nx = c->next;
-                if (strcmp(c->string, "$ref") && strcmp(c->string, "definitions"))
+                if (strcmp(c->string, "$ref") && strcmp(c->string, "definitions") &&
+                    strncmp(c->string, "unevaluated", 11) && strncmp(c->string, "x-sluice-", 9))
                     cJSON_Delete(cJSON_DetachItemViaPointer(node, c));
             }
             if (fix_ref(ref)) return -1;
@@ -294,7 +298,7 @@ children:; /* Recurse into schema positions. */
     for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
         if (up_map(cJSON_GetObjectItemCaseSensitive(node, maps[i]), d, rec_on)) return -1;
     for (size_t i = 0; i < sizeof one / sizeof one[0]; i++)
-        if (up(cJSON_GetObjectItemCaseSensitive(node, one[i]), d, false, rec_on)) return -1;
+        if (up(cJSON_GetObjectItemCaseSensitive(node, one[i]), d, false, rec_on, false)) return -1;
     for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++)
         if (up_arr(cJSON_GetObjectItemCaseSensitive(node, arrs[i]), d, rec_on)) return -1;
     return 0;
@@ -351,5 +355,5 @@ bool dialect_scan(const cJSON *root, schema_dialect d, const cJSON **unknown)
 int dialect_upgrade(cJSON *root, schema_dialect d)
 {
     if (d == DIALECT_DEFAULT) d = DIALECT_2020_12;
-    return up(root, d, true, false);
+    return up(root, d, true, false, true);
 }

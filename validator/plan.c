@@ -1293,8 +1293,8 @@ static void strip_ext(cJSON *s)
 {
     for (cJSON *k = s ? s->child : NULL; k;) {
         cJSON *next = k->next;
-        if (k->string && strcmp(k->string, "x-sluice-kind") == 0)
-            cJSON_DeleteItemFromObjectCaseSensitive(s, "x-sluice-kind");
+        if (k->string && strncmp(k->string, "x-sluice-", 9) == 0)
+            cJSON_Delete(cJSON_DetachItemViaPointer(s, k)); /* x-sluice-kind, x-sluice-dialect */
         else
             strip_ext(k);
         k = next;
@@ -1315,6 +1315,16 @@ cJSON *plan_emit_json_schema(const plan *p)
         if (!copy) {
             cJSON_Delete(r);
             return NULL;
+        }
+        /* Schemas of an older dialect are emitted as their 2020-12 rewrite (dialect.h). */
+        for (cJSON *root = copy->child; root; root = root->next) {
+            const cJSON *unknown;
+            if (dialect_scan(root, DIALECT_2020_12, &unknown) &&
+                dialect_upgrade(root, DIALECT_2020_12)) {
+                cJSON_Delete(copy);
+                cJSON_Delete(r);
+                return NULL;
+            }
         }
         strip_ext(copy);
         cJSON_AddItemToObject(r, parts[i], copy);

@@ -134,9 +134,11 @@ typedef struct {
 } sop;
 
 enum {
-    SF_FALSE = 1, /* boolean schema false */
-    SF_UEP = 2,   /* has unevaluatedProperties: collects annotations for objects */
-    SF_UEI = 4,   /* has unevaluatedItems: collects annotations for arrays */
+    SF_FALSE = 1,         /* boolean schema false */
+    SF_UEP = 2,           /* has unevaluatedProperties: collects annotations for objects */
+    SF_UEI = 4,           /* has unevaluatedItems: collects annotations for arrays */
+    SF_DIALECT_SHIFT = 8, /* bits 8..11: the schema_dialect a resource was written in, when older
+                           * (dialect.c marks it "x-sluice-dialect"); for the disassembly only */
 };
 
 typedef struct {
@@ -772,7 +774,8 @@ typedef enum {
     X(CONTENT_MEDIA_TYPE, "contentMediaType", V_STRING)                                            \
     X(CONTENT_ENCODING, "contentEncoding", V_STRING)                                               \
     X(CONTENT_SCHEMA, "contentSchema", V_SCHEMA)                                                   \
-    X(SLUICE_KIND, "x-sluice-kind", V_STRING)
+    X(SLUICE_KIND, "x-sluice-kind", V_STRING)                                                      \
+    X(SLUICE_DIALECT, "x-sluice-dialect", V_STRING)
 
 typedef enum {
 #define X(id, name, vt) KW_##id,
@@ -1311,6 +1314,10 @@ static int compile_object(schema_builder *b, const cJSON *node, int32_t base, co
     uint32_t flags = 0;
     int32_t kind = -1;
 
+    if (kv[KW_SLUICE_DIALECT]) {
+        schema_dialect dl = dialect_from_name(kv[KW_SLUICE_DIALECT]->valuestring);
+        if (dl > 0) flags |= (uint32_t)dl << SF_DIALECT_SHIFT;
+    }
     if (kv[KW_SLUICE_KIND]) {
         kind = sl_kind_from_name(kv[KW_SLUICE_KIND]->valuestring);
         if (kind < 0)
@@ -1850,6 +1857,9 @@ void schema_prog_dump(const schema_prog *p, FILE *f)
         const sschema *s = &p->schemas[si];
         fprintf(f, "s%zu: %s", si, s->loc);
         if (s->kind >= 0) fprintf(f, " [kind %s]", sl_kind_name((sl_kind)s->kind));
+        if ((s->flags >> SF_DIALECT_SHIFT) & 15)
+            fprintf(f, " [dialect %s]",
+                    dialect_name((schema_dialect)((s->flags >> SF_DIALECT_SHIFT) & 15)));
         if (s->flags & SF_UEP) fputs(" [tracks properties]", f);
         if (s->flags & SF_UEI) fputs(" [tracks items]", f);
         if (s->nops == 0) fputs(" (true)", f);
