@@ -527,6 +527,47 @@ static void test_dialects(void)
     compiled_free(&c);
 }
 
+/* ECMA-262 escapes PCRE2 spells differently: \uXXXX (a surrogate pair is one code point) and
+ * \u{X..}; schema_regex_check agrees with the compiler. */
+static void test_regex_escapes(void)
+{
+    static const struct {
+        const char *pattern, *inst;
+        int valid;
+    } cases[] = {
+        {"^\\\\u0041[0-9]$", "\"A1\"", 1},
+        {"^\\\\u0041[0-9]$", "\"B1\"", 0},
+        {"^[\\\\u00e0-\\\\u00ff]+$", "\"\u00e9t\u00e9\"", 0},
+        {"^[\\\\u00e0-\\\\u00ff]+$", "\"\u00e9\u00e8\"", 1},
+        {"^\\\\uD83D\\\\uDE00$", "\"\\uD83D\\uDE00\"", 1},
+        {"^\\\\u{1F600}$", "\"\\uD83D\\uDE00\"", 1},
+        {"^\\\\\\\\u0041$", "\"\\\\u0041\"", 1}, /* an escaped backslash, then "u0041" */
+    };
+    schema_ctx *ctx = schema_ctx_new();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char y[256];
+        snprintf(y, sizeof y, "{\"type\": \"string\", \"pattern\": \"%s\"}", cases[i].pattern);
+        compiled c;
+        compile_yaml(&c, y, true);
+        if (c.rc < 0) sl_diags_print(&c.d, stderr);
+        CHECK(c.rc >= 0);
+        if (c.rc >= 0) {
+            int rc = check_json(&c, cases[i].inst, ctx, NULL, "");
+            if (rc != cases[i].valid)
+                fprintf(stderr, "  case %zu: %s on %s\n", i, y, cases[i].inst);
+            CHECK_INT(rc, cases[i].valid);
+        }
+        compiled_free(&c);
+    }
+    schema_ctx_free(ctx);
+    char err[200];
+    CHECK_INT(schema_regex_check("^\\u0041$", err, sizeof err), 0);
+    CHECK_INT(schema_regex_check("^[^]*$", err, sizeof err), -1); /* ECMA's any-char class */
+    CHECK(strstr(err, "offset") != NULL);
+    CHECK(schema_is_keyword("dependencies") && schema_is_keyword("unevaluatedItems"));
+    CHECK(!schema_is_keyword("deprecatedReason"));
+}
+
 int main(void)
 {
     test_compile_errors();
@@ -535,5 +576,6 @@ int main(void)
     test_refs_and_limits();
     test_dump();
     test_dialects();
+    test_regex_escapes();
     return check_done();
 }

@@ -26,6 +26,7 @@
 #include "schema_ops.h"
 #include "sl_buf.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -825,6 +826,17 @@ static int kw_lookup(const char *k)
     return -1;
 }
 
+bool schema_is_keyword(const char *name)
+{
+    static const char *const older[] = {"definitions", "dependencies",  "additionalItems",
+                                        "id",          "$recursiveRef", "$recursiveAnchor",
+                                        NULL};
+    if (kw_lookup(name) >= 0) return true;
+    for (const char *const *o = older; *o; o++)
+        if (strcmp(*o, name) == 0) return true;
+    return false;
+}
+
 static bool is_schema_node(const cJSON *v)
 {
     return cJSON_IsObject(v) || cJSON_IsBool(v);
@@ -1084,6 +1096,33 @@ static char *regex_translate(const char *src)
                 continue;
             }
         }
+        /* \uXXXX (a surrogate pair as one code point) and \u{X...}: PCRE2 spells \x{...} */
+        unsigned cp, lo;
+        int used = 0;
+        if (q[0] == '\\' && q[1] == 'u' && sscanf(q + 2, "%4x%n", &cp, &used) == 1 && used == 4 &&
+            isxdigit((unsigned char)q[2]) && isxdigit((unsigned char)q[5])) {
+            q += 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF && q[0] == '\\' && q[1] == 'u' &&
+                sscanf(q + 2, "%4x%n", &lo, &used) == 1 && used == 4 && lo >= 0xDC00 &&
+                lo <= 0xDFFF) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                q += 6;
+            }
+            sl_buf_printf(&o, "\\x{%X}", cp);
+            continue;
+        }
+        if (q[0] == '\\' && q[1] == 'u' && q[2] == '{' && isxdigit((unsigned char)q[3])) {
+            const char *end = q + 3;
+            while (isxdigit((unsigned char)*end))
+                end++;
+            if (*end == '}') {
+                sl_buf_puts(&o, "\\x{");
+                sl_buf_put(&o, q + 3, (size_t)(end - q - 3));
+                sl_buf_puts(&o, "}");
+                q = end + 1;
+                continue;
+            }
+        }
         if (q[0] == '\\' && q[1]) {
             sl_buf_put(&o, q, 2);
             q += 2;
@@ -1132,6 +1171,29 @@ static int regex_add(schema_builder *b, const cJSON *where, const char *kw, cons
     }
     *out = id;
     return 0;
+}
+
+int schema_regex_check(const char *src, char *err, size_t cap)
+{
+    char *pat = regex_translate(src);
+    if (!pat) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    int errcode;
+    PCRE2_SIZE erroff;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY,
+                                     &errcode, &erroff, NULL);
+    free(pat);
+    if (code) {
+        pcre2_code_free(code);
+        return 0;
+    }
+    PCRE2_UCHAR msg[160];
+    pcre2_get_error_message(errcode, msg, sizeof msg);
+    snprintf(err, cap, "%s at offset %zu", (char *)msg, (size_t)erroff);
+    return -1;
 }
 
 static int const_add(schema_prog *p, const cJSON *v, int32_t *out)

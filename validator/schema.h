@@ -73,4 +73,11 @@ void schema_ctx_free(schema_ctx *c);
 int schema_validate(const schema_prog *p, int root, const cJSON *instance, schema_ctx *ctx,
                     vio_list *out, const char *path_prefix);
 
+/* Whether `name` is a JSON Schema keyword the compiler reads in some dialect (2020-12's, and
+ * the older spellings dialect.c rewrites: definitions, dependencies, additionalItems, id, ...). */
+bool schema_is_keyword(const char *name);
+/* 0 when `src` (an ECMA-262 pattern) compiles as the compiler would compile it; else -1 with
+ * the reason and offset in err. */
+int schema_regex_check(const char *src, char *err, size_t cap);
+
 #endif
