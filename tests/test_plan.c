@@ -64,7 +64,8 @@ static int check_json(plan *p, plan_ctx *ctx, const char *json, vio_list *vl)
 static bool has(const vio_list *vl, sl_kind kind, const char *path)
 {
     for (size_t i = 0; i < vl->n; i++)
-        if (vl->items[i].kind == kind && strcmp(vl->items[i].path, path) == 0) return true;
+        if (vl->items[i].kind == kind && (!path || strcmp(vl->items[i].path, path) == 0))
+            return true;
     return false;
 }
 
@@ -343,11 +344,157 @@ static void test_dialects(void)
                  "invalid value \"draft-03\"");
 }
 
+/* Whole-call schemas (`schema:`), `common:`, event `versions:` and the `iglu:` section: the plan
+ * shapes `sluice import` writes. */
+static void test_imported_shapes(void)
+{
+    static const char yaml[] =
+        "sluice: 1\n"
+        "plan: imported\n"
+        "common:\n"
+        "  $schema: http://json-schema.org/draft-07/schema#\n"
+        "  properties: {context: {properties: {app: {type: object, required: [version]}}}}\n"
+        "events:\n"
+        "  Order Completed:\n"
+        "    description: two versions\n"
+        "    default_version: 2\n"
+        "    versions:\n"
+        "      1:\n"
+        "        schema: {properties: {properties: {required: [total]}}}\n"
+        "      2:\n"
+        "        deprecated: use 3\n"
+        "        schema:\n"
+        "          $schema: http://json-schema.org/draft-04/schema#\n"
+        "          definitions: {money: {type: number, minimum: 0, exclusiveMinimum: true}}\n"
+        "          properties:\n"
+        "            properties:\n"
+        "              properties: {revenue: {$ref: \"#/definitions/money\"}}\n"
+        "              required: [revenue]\n"
+        "  Signed Up:\n"
+        "    description: whole-call schema, additional properties allowed as JSON Schema says\n"
+        "    schema: {properties: {properties: {required: [plan]}}}\n"
+        "identify:\n"
+        "  schema: {properties: {traits: {required: [email]}}}\n"
+        "iglu:\n"
+        "  iglu:com.acme/step/jsonschema/1-0-0:\n"
+        "    self: {vendor: com.acme, name: step, format: jsonschema, version: 1-0-0}\n"
+        "    type: object\n"
+        "    properties: {n: {type: integer, minimum: 1}}\n"
+        "    required: [n]\n"
+        "    additionalProperties: false\n";
+    sl_diags d;
+    sl_diags_init(&d, "t.yaml");
+    plan *p = load(yaml, false, &d);
+    sl_diags_print(&d, stderr);
+    CHECK(p != NULL);
+    if (!p) {
+        sl_diags_cleanup(&d);
+        return;
+    }
+    plan_ctx *ctx = plan_ctx_new();
+    static vio_list vl;
+    static const struct {
+        const char *json;
+        int errors;
+        sl_kind kind;
+        const char *path;
+    } cases[] = {
+        {"{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"u\","
+         "\"properties\":{\"revenue\":2}}",
+         0, SL_KIND_DEPRECATED_EVENT, "/event"},
+        {"{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"u\","
+         "\"properties\":{\"revenue\":0}}",
+         1, SL_KIND_RANGE_VIOLATION, "/properties/revenue"}, /* draft-04 exclusiveMinimum */
+        {"{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"u\","
+         "\"context\":{\"protocols\":{\"event_version\":1}},\"properties\":{\"revenue\":2}}",
+         1, SL_KIND_REQUIRED_MISSING, "/properties/total"},
+        {"{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"u\","
+         "\"context\":{\"protocols\":{\"event_version\":\"1\"}},\"properties\":{\"total\":2}}",
+         0, SL_KIND_UNPLANNED_EVENT, NULL},
+        {"{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"u\","
+         "\"context\":{\"protocols\":{\"event_version\":9}},\"properties\":{\"total\":2}}",
+         1, SL_KIND_UNPLANNED_EVENT, "/context/protocols/event_version"},
+        {"{\"type\":\"track\",\"event\":\"Signed Up\",\"userId\":\"u\","
+         "\"properties\":{\"plan\":\"x\",\"extra\":1}}",
+         0, SL_KIND_ADDITIONAL_PROPERTIES, NULL},
+        {"{\"type\":\"track\",\"event\":\"Signed Up\",\"userId\":\"u\","
+         "\"context\":{\"app\":{}},\"properties\":{\"plan\":\"x\"}}",
+         1, SL_KIND_REQUIRED_MISSING, "/context/app/version"}, /* common */
+        {"{\"type\":\"identify\",\"userId\":\"u\",\"traits\":{}}", 1, SL_KIND_REQUIRED_MISSING,
+         "/traits/email"},
+        {"{\"type\":\"page\",\"userId\":\"u\",\"context\":{\"app\":{}}}", 1,
+         SL_KIND_REQUIRED_MISSING, "/context/app/version"}, /* common applies to every call */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = check_json(p, ctx, cases[i].json, &vl);
+        if (rc != cases[i].errors) {
+            fprintf(stderr, "case %zu: %s\n", i, cases[i].json);
+            dump_vl(&vl);
+        }
+        CHECK_INT(rc, cases[i].errors);
+        if (cases[i].path) CHECK(has(&vl, cases[i].kind, cases[i].path));
+        if (!cases[i].path) CHECK(!has(&vl, cases[i].kind, NULL));
+    }
+
+    /* self-describing JSON against the iglu section */
+    static const struct {
+        const char *json;
+        int errors;
+        sl_kind kind;
+        const char *path;
+    } sd[] = {
+        {"{\"schema\":\"iglu:com.acme/step/jsonschema/1-0-0\",\"data\":{\"n\":1}}", 0,
+         SL_KIND_SCHEMA_VIOLATION, NULL},
+        {"{\"schema\":\"iglu:com.acme/step/jsonschema/1-0-0\",\"data\":{\"n\":0}}", 1,
+         SL_KIND_RANGE_VIOLATION, "/x/data/n"},
+        {"{\"schema\":\"iglu:com.acme/step/jsonschema/1-0-0\",\"data\":{\"n\":1,\"m\":2}}", 1,
+         SL_KIND_ADDITIONAL_PROPERTIES, "/x/data/m"},
+        {"{\"schema\":\"iglu:com.acme/step/jsonschema/1-0-1\",\"data\":{\"n\":1}}", 1,
+         SL_KIND_UNKNOWN_SCHEMA, "/x/schema"},
+        {"{\"schema\":\"com.acme/step\",\"data\":{}}", 1, SL_KIND_UNKNOWN_SCHEMA, "/x/schema"},
+        {"{\"data\":{}}", 1, SL_KIND_INVALID_ENVELOPE, "/x/schema"},
+    };
+    CHECK_INT((int)plan_iglu_count(p), 1);
+    for (size_t i = 0; i < sizeof sd / sizeof *sd; i++) {
+        cJSON *v = cJSON_Parse(sd[i].json);
+        CHECK(v != NULL);
+        vio_list_reset(&vl);
+        int rc = plan_check_selfdesc(p, v, ctx, &vl, "/x");
+        if (rc != sd[i].errors) {
+            fprintf(stderr, "sd case %zu: %s\n", i, sd[i].json);
+            dump_vl(&vl);
+        }
+        CHECK_INT(rc, sd[i].errors);
+        if (sd[i].path) CHECK(has(&vl, sd[i].kind, sd[i].path));
+        cJSON_Delete(v);
+    }
+    plan_ctx_free(ctx);
+    plan_release(p);
+    sl_diags_cleanup(&d);
+
+    /* errors in these shapes, with positions */
+    expect_error("sluice: 1\nplan: x\nevents:\n  A:\n    description: a\n    versions:\n"
+                 "      one: {}\n",
+                 7, 7, "must be a positive integer");
+    expect_error("sluice: 1\nplan: x\nevents:\n  A:\n    description: a\n    versions:\n"
+                 "      2: {}\n",
+                 6, 5, "has no version 1");
+    expect_error("sluice: 1\nplan: x\nevents:\n  A:\n    description: a\n"
+                 "    properties: {}\n    schema: {}\n",
+                 7, 5, "use one of them");
+    expect_error("sluice: 1\nplan: x\niglu:\n  com.acme/x/jsonschema/1-0-0: {}\n", 4, 3,
+                 "not an Iglu schema key");
+    expect_error("sluice: 1\nplan: x\niglu:\n  iglu:com.acme/x/jsonschema/1-0-0:\n"
+                 "    self: {vendor: com.acme, name: y, format: jsonschema, version: 1-0-0}\n",
+                 5, 30, "must be \"x\"");
+}
+
 int main(void)
 {
     test_valid_and_invalid();
     test_lint_warnings();
     test_errors();
     test_dialects();
+    test_imported_shapes();
     return check_done();
 }

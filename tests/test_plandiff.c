@@ -131,9 +131,43 @@ static void open_objects(void)
     plan_release(n);
 }
 
+/* Whole-call schemas (imported plans): a change inside `schema:`, a version or an Iglu schema is
+ * found at its path in the call, not hidden behind the $ref the root makes to it. */
+static void whole_call_schemas(void)
+{
+    static const char *const fmt =
+        "sluice: 1\nplan: imp\n"
+        "common: {properties: {context: {properties: {app: {required: [%s]}}}}}\n"
+        "events:\n"
+        "  A:\n    schema: {properties: {properties: {properties: {n: {type: integer, maximum: "
+        "%d}}}}}\n"
+        "  V:\n    versions:\n"
+        "      1: {schema: {properties: {properties: {required: [%s]}}}}\n"
+        "iglu:\n  iglu:com.acme/x/jsonschema/1-0-0: {type: object, maxProperties: %d}\n"
+        "%s";
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, fmt, "version", 10, "x", 5,
+             "  iglu:com.acme/y/jsonschema/1-0-0: {type: object}\n");
+    snprintf(b, sizeof b, fmt, "version, build", 5, "x, y", 3, "");
+    plan *o = load_mem(a), *n = load_mem(b);
+    CHECK(o && n);
+    if (!o || !n) return;
+    plandiff d = {0};
+    CHECK_INT(plandiff_run(o, n, &d), 0);
+    CHECK_INT(count(&d, "event", "A", "/properties/n", "maximum 10 -> 5", true), 1);
+    CHECK_INT(count(&d, "event", "V (version 1)", "/properties/y", "now required", true), 1);
+    CHECK_INT(count(&d, "iglu", "iglu:com.acme/x/jsonschema/1-0-0", "", "maxProperties", true), 1);
+    CHECK_INT(count(&d, "iglu", "iglu:com.acme/y/jsonschema/1-0-0", "", "Unknown-Schema", true), 1);
+    CHECK_INT(count(&d, "call", "identify", "/context/app/build", "now required", true), 1);
+    plandiff_free(&d);
+    plan_release(o);
+    plan_release(n);
+}
+
 int main(void)
 {
     fixtures();
     open_objects();
+    whole_call_schemas();
     return check_done();
 }

@@ -26,13 +26,29 @@
 
 /* ---- data ------------------------------------------------------------------------------------ */
 
+/* One version of a versioned event (`versions:`), chosen by context.protocols.event_version. */
+typedef struct {
+    long num;
+    int root;
+    const char *deprecated; /* borrowed from the YAML tree, or NULL */
+} plan_version;
+
 typedef struct {
     char *name;
-    int root;
+    int root;               /* for a versioned event: its default version's root */
     const char *deprecated; /* borrowed from the YAML tree, or NULL */
     char **props;           /* top-level property names (for coverage) */
     size_t nprops;
+    plan_version *ver; /* NULL unless the event has `versions:` */
+    size_t nver;
+    long vdefault;
 } plan_event;
+
+/* A self-describing (Iglu) schema of the plan's `iglu:` section. */
+typedef struct {
+    char *uri; /* iglu:vendor/name/format/M-R-A */
+    int root;
+} plan_iglu;
 
 enum { CALL_TRACK, CALL_IDENTIFY, CALL_PAGE, CALL_GROUP, CALL_ALIAS, CALL__COUNT };
 static const char *const call_names[CALL__COUNT] = {"track", "identify", "page", "group", "alias"};
@@ -49,8 +65,13 @@ struct plan {
     size_t ev_hash_cap;
     plan_event *pages; /* named pages (page and screen calls) */
     size_t npages;
+    plan_iglu *iglu; /* sorted by uri */
+    size_t niglu;
     cJSON *yaml; /* the plan as loaded (rewritten in place); owned */
-    cJSON *gen;  /* {"events":{..},"calls":{..},"pages":{..}} generated roots; owned */
+    /* {"events":{..},"calls":{..},"pages":{..},"versions":{..},"schemas":{uri: schema}} generated
+     * roots; "schemas" holds the whole-call schemas (`schema:`, `common:`) and the Iglu schemas,
+     * each compiled as a document of its own and referred to by URI. Owned. */
+    cJSON *gen;
 };
 
 struct plan_ctx {
@@ -65,6 +86,9 @@ typedef struct {
     plan_policy policy;
     bool lint;
     const cJSON *types; /* the plan's `types` map, or NULL */
+    cJSON *schemas;     /* p->gen's "schemas" */
+    int nschemas;
+    const char *common; /* URI of the `common:` schema, or NULL */
 } comp;
 
 static void loc(const comp *c, const cJSON *node, int *line, int *col)
@@ -381,6 +405,14 @@ static cJSON *str_list(const char *const *items)
     return a;
 }
 
+/* {"$ref": uri} */
+static cJSON *ref_node(const char *uri)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "$ref", uri);
+    return r;
+}
+
 /* The Segment envelope of a call kind, as a JSON Schema whose violations are Invalid-Envelope. */
 static cJSON *envelope(int call)
 {
@@ -458,6 +490,7 @@ static cJSON *make_root(comp *c, const char *title, int call, const char *part, 
     }
     cJSON *all = cJSON_AddArrayToObject(root, "allOf");
     cJSON_AddItemToArray(all, envelope(call));
+    if (c->common) cJSON_AddItemToArray(all, ref_node(c->common));
     cJSON *props = cJSON_AddObjectToObject(root, "properties");
     if (part_schema) cJSON_AddItemToObject(props, part, part_schema);
     if (context) cJSON_AddItemToObject(props, "context", ref_to(c, context));
@@ -473,6 +506,26 @@ static void mark_dialect(const comp *c, cJSON *schema)
     if (d == DIALECT_DEFAULT || d == DIALECT_2020_12 || !cJSON_IsObject(schema)) return;
     if (cJSON_GetObjectItemCaseSensitive(schema, "$schema")) return;
     cJSON_AddStringToObject(schema, "$schema", dialect_uri(d));
+}
+
+/* A whole-call schema (`schema:`, `common:`; detached from the YAML tree and taken) becomes a
+ * document of its own, "sluice:plan/schema/<n>", so its own `$ref`s, `definitions` and `$schema`
+ * mean what they meant where it came from (Segment, RudderStack, a JSON Schema file). Returns the
+ * URI (borrowed from the plan's tree) or NULL after an error. The plan's own rewrite (required:
+ * true, closed objects, #/types refs) does not apply to it: it is taken as the JSON Schema it is.
+ */
+static const char *add_schema(comp *c, cJSON *schema, const char *what)
+{
+    if (!cJSON_IsObject(schema) && !cJSON_IsBool(schema)) {
+        err_at(c, schema, "%s must be a JSON Schema (a mapping), got %s", what, type_name(schema));
+        cJSON_Delete(schema);
+        return NULL;
+    }
+    mark_dialect(c, schema);
+    char uri[48];
+    snprintf(uri, sizeof uri, "sluice:plan/schema/%d", c->nschemas++);
+    cJSON_AddItemToObject(c->schemas, uri, schema);
+    return schema->string;
 }
 
 /* Turns a plan `properties:`/`traits:` map into an object schema (the map node is moved in). */
@@ -599,12 +652,72 @@ static void lint_props(comp *c, int style, const cJSON *map, const char *owner)
             warn_at(c, p, "property \"%s\" of %s is not %s", p->string, owner, name_styles[style]);
 }
 
+/* The generated root of one definition (an event, one version of it, a page, identify/group):
+ * from its `part` map (properties/traits: plan rules) or from its whole-call `schema:` (JSON
+ * Schema as written, e.g. imported from Segment or RudderStack). Takes those members out of
+ * `def`; pe (may be NULL) gets the top-level property names for coverage. NULL: out of memory. */
+static cJSON *def_root(comp *c, cJSON *def, const char *title, int call, const char *part,
+                       bool closed, const cJSON *context, int prop_style, plan_event *pe)
+{
+    cJSON *sch = cJSON_DetachItemFromObjectCaseSensitive(def, "schema");
+    cJSON *map = NULL;
+    if (sch && get(def, part))
+        err_at(c, sch, "\"%s\" has both \"%s\" and \"schema\"; use one of them", title, part);
+    else if (!sch)
+        map = take_map(c, def, part, call == CALL_PAGE ? "page key" : "event key");
+    lint_props(c, prop_style, map, title);
+    if (pe) {
+        const cJSON *names = map;
+        if (sch) { /* a whole-call schema: {properties: {<part>: {properties: {...}}}} */
+            const cJSON *pp = get(get(sch, "properties"), part);
+            names = cJSON_IsObject(get(pp, "properties")) ? get(pp, "properties") : NULL;
+        }
+        if (names_of(names, &pe->props, &pe->nprops)) {
+            cJSON_Delete(sch);
+            cJSON_Delete(map);
+            return NULL;
+        }
+    }
+    cJSON *root =
+        make_root(c, title, call, part, sch ? NULL : object_schema(c, map, closed), context);
+    if (sch) {
+        const char *uri = add_schema(c, sch, "\"schema\"");
+        if (uri)
+            cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(root, "allOf"), ref_node(uri));
+    }
+    return root;
+}
+
+/* A version number (`versions:` keys, `default_version`, context.protocols.event_version):
+ * a positive integer, written as a number or as digits. -1 otherwise. */
+static long version_str(const char *s)
+{
+    if (!s || !*s || strlen(s) > 9) return -1;
+    long n = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        n = n * 10 + (*s - '0');
+    }
+    return n >= 1 ? n : -1;
+}
+
+static long version_num(const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return v->valuedouble >= 1 && v->valuedouble <= 1e9 &&
+                       v->valuedouble == (double)(long)v->valuedouble
+                   ? (long)v->valuedouble
+                   : -1;
+    return cJSON_IsString(v) ? version_str(v->valuestring) : -1;
+}
+
 /* ---- loading -----------------------------------------------------------------------------------
  */
 
 static void event_cleanup(plan_event *e)
 {
     free(e->name);
+    free(e->ver);
     for (size_t i = 0; i < e->nprops; i++)
         free(e->props[i]);
     free(e->props);
@@ -618,6 +731,9 @@ static void plan_free(plan *p)
         event_cleanup(&p->events[i]);
     for (size_t i = 0; i < p->npages; i++)
         event_cleanup(&p->pages[i]);
+    for (size_t i = 0; i < p->niglu; i++)
+        free(p->iglu[i].uri);
+    free(p->iglu);
     free(p->events);
     free(p->pages);
     free(p->ev_hash);
@@ -683,6 +799,93 @@ static void dedupe(sl_diags *d)
     d->n = w;
 }
 
+/* An Iglu schema key: iglu:vendor/name/format/MODEL-REVISION-ADDITION. Fills the four parts'
+ * lengths (vendor, name, format, version) into part/len when they are not NULL. */
+static bool iglu_key_ok(const char *s, const char **part, size_t *len)
+{
+    if (strncmp(s, "iglu:", 5) != 0) return false;
+    s += 5;
+    for (int i = 0; i < 4; i++) {
+        size_t n = i < 3 ? strcspn(s, "/") : strlen(s);
+        if (n == 0 || (i < 3 && s[n] != '/')) return false;
+        if (part) part[i] = s, len[i] = n;
+        if (i == 3) { /* M-R-A: three non-negative integers */
+            const char *v = s;
+            for (int k = 0; k < 3; k++) {
+                if (*v < '0' || *v > '9') return false;
+                while (*v >= '0' && *v <= '9')
+                    v++;
+                if (k < 2 && *v++ != '-') return false;
+            }
+            if (*v) return false;
+        }
+        s += n + (i < 3);
+    }
+    return true;
+}
+
+/* The `iglu:` section: each member becomes a root compiled with its key as base URI (so Iglu
+ * schemas may $ref each other by key). Its `self` block, when present, must name the same key
+ * and is then taken out (it is not a keyword); without `$schema` a schema is draft-04, as Iglu's
+ * meta-schema is. Nonzero only when memory ran out. */
+static int compile_iglu(plan *p, comp *c, const cJSON *sec)
+{
+    if (!sec) return 0;
+    if (!cJSON_IsObject(sec)) {
+        err_at(c, sec, "\"iglu\" must be a mapping of iglu: URI to self-describing schema, got %s",
+               type_name(sec));
+        return 0;
+    }
+    cJSON *g_iglu = cJSON_AddObjectToObject(p->gen, "iglu");
+    p->iglu = calloc((size_t)cJSON_GetArraySize(sec) + 1, sizeof *p->iglu);
+    if (!p->iglu || !g_iglu) return SL_ENOMEM;
+    static const char *const self_keys[] = {"vendor", "name", "format", "version"};
+    for (cJSON *m = sec->child; m; m = m->next) {
+        const char *part[4];
+        size_t len[4];
+        if (!iglu_key_ok(m->string, part, len)) {
+            err_at(c, m,
+                   "\"%s\" is not an Iglu schema key (expected "
+                   "iglu:vendor/name/jsonschema/MODEL-REVISION-ADDITION, e.g. "
+                   "iglu:com.acme/checkout/jsonschema/1-0-0)",
+                   m->string);
+            continue;
+        }
+        if (!cJSON_IsObject(m)) {
+            err_at(c, m, "Iglu schema \"%s\" must be a JSON Schema (a mapping), got %s", m->string,
+                   type_name(m));
+            continue;
+        }
+        cJSON *self = cJSON_GetObjectItemCaseSensitive(m, "self");
+        if (self) {
+            for (int i = 0; i < 4 && cJSON_IsObject(self); i++) {
+                const cJSON *f = get(self, self_keys[i]);
+                if (!cJSON_IsString(f) || strlen(f->valuestring) != len[i] ||
+                    strncmp(f->valuestring, part[i], len[i]) != 0)
+                    err_at(c, f ? f : self,
+                           "self.%s of Iglu schema \"%s\" must be \"%.*s\" (the key it is "
+                           "filed under)",
+                           self_keys[i], m->string, (int)len[i], part[i]);
+            }
+            if (!cJSON_IsObject(self))
+                err_at(c, self, "\"self\" must be a mapping {vendor, name, format, version}");
+            cJSON_Delete(cJSON_DetachItemViaPointer(m, self));
+        }
+        if (!get(m, "$schema")) cJSON_AddStringToObject(m, "$schema", dialect_uri(DIALECT_DRAFT04));
+        plan_iglu *pi = &p->iglu[p->niglu++];
+        pi->uri = strdup(m->string);
+        pi->root = -1;
+        if (!pi->uri) return SL_ENOMEM;
+        cJSON_AddItemToObject(g_iglu, m->string, ref_to(c, m));
+    }
+    return 0;
+}
+
+static int iglu_cmp(const void *a, const void *b)
+{
+    return strcmp(((const plan_iglu *)a)->uri, ((const plan_iglu *)b)->uri);
+}
+
 static int compile_plan(plan *p, comp *c)
 {
     cJSON *y = p->yaml;
@@ -690,9 +893,9 @@ static int compile_plan(plan *p, comp *c)
         err_at(c, y, "a plan must be a YAML mapping with at least \"sluice: 1\" and \"plan\"");
         return SL_EPLAN;
     }
-    static const char *const top_keys[] = {"sluice",   "plan",  "version", "description", "owner",
-                                           "policy",   "lint",  "types",   "context",     "events",
-                                           "identify", "group", "pages",   NULL};
+    static const char *const top_keys[] = {
+        "sluice",  "plan",   "version",  "description", "owner", "policy", "lint", "types",
+        "context", "events", "identify", "group",       "pages", "common", "iglu", NULL};
     check_keys(c, y, "the plan", top_keys);
 
     const cJSON *ver = get(y, "sluice");
@@ -790,11 +993,20 @@ static int compile_plan(plan *p, comp *c)
     cJSON *g_events = cJSON_AddObjectToObject(p->gen, "events");
     cJSON *g_calls = cJSON_AddObjectToObject(p->gen, "calls");
     cJSON *g_pages = cJSON_AddObjectToObject(p->gen, "pages");
-    if (!g_pages) return SL_ENOMEM;
+    c->schemas = cJSON_AddObjectToObject(p->gen, "schemas");
+    if (!g_pages || !c->schemas) return SL_ENOMEM;
+
+    /* common: a whole-call schema every call must also pass (Segment's Common JSON Schema) */
+    cJSON *common = cJSON_DetachItemFromObjectCaseSensitive(y, "common");
+    if (common) c->common = add_schema(c, common, "\"common\"");
 
     /* events */
     static const char *const ek[] = {
-        "description", "owner", "deprecated", "tags", "properties", "additional_properties", NULL};
+        "description",           "owner",    "deprecated",      "tags", "properties", "schema",
+        "additional_properties", "versions", "default_version", NULL};
+    static const char *const vk[] = {"description",           "deprecated", "properties", "schema",
+                                     "additional_properties", NULL};
+    cJSON *g_versions = cJSON_AddObjectToObject(p->gen, "versions");
     cJSON *events = cJSON_GetObjectItemCaseSensitive(y, "events");
     if (events && !cJSON_IsObject(events)) {
         err_at(c, events, "\"events\" must be a mapping of event name to definition, got %s",
@@ -803,7 +1015,7 @@ static int compile_plan(plan *p, comp *c)
     }
     size_t nev = events ? (size_t)cJSON_GetArraySize(events) : 0;
     p->events = calloc(nev ? nev : 1, sizeof *p->events);
-    if (!p->events) return SL_ENOMEM;
+    if (!p->events || !g_versions) return SL_ENOMEM;
     for (cJSON *e = events ? events->child : NULL; e; e = e->next) {
         if (cJSON_IsNull(e)) {
             e->type = cJSON_Object; /* "Event Name:" with nothing: no properties */
@@ -828,44 +1040,107 @@ static int compile_plan(plan *p, comp *c)
             dep = "";
         else if (depv && !cJSON_IsFalse(depv))
             err_at(c, depv, "\"deprecated\" must be a message string or true");
-        bool ev_closed = opt_choice(c, e, "additional_properties", allow_choices,
-                                    (int)p->policy.additional_properties) == PLAN_REJECT;
-        cJSON *map = take_map(c, e, "properties", "event key");
-        lint_props(c, prop_style, map, e->string);
+        int ev_allow = opt_choice(c, e, "additional_properties", allow_choices,
+                                  (int)p->policy.additional_properties);
 
         plan_event *pe = &p->events[p->nevents++];
         pe->name = strdup(e->string);
         pe->deprecated = dep;
         pe->root = -1;
-        if (names_of(map, &pe->props, &pe->nprops)) return SL_ENOMEM;
-        cJSON *root = make_root(c, e->string, CALL_TRACK, "properties",
-                                object_schema(c, map, ev_closed), context);
-        /* The generated root says which event it is for, for standalone use (Ajv). */
-        cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "properties");
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(rp, "event"), "const", e->string);
-        cJSON_AddItemToObject(g_events, e->string, root);
+        const cJSON *vers = get(e, "versions");
+        if (!vers) {
+            if (get(e, "default_version"))
+                err_at(c, get(e, "default_version"),
+                       "\"default_version\" needs \"versions\" in the same event");
+            cJSON *root = def_root(c, e, e->string, CALL_TRACK, "properties",
+                                   ev_allow == PLAN_REJECT, context, prop_style, pe);
+            if (!root) return SL_ENOMEM;
+            /* The generated root says which event it is for, for standalone use (Ajv). */
+            cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "properties");
+            cJSON_AddStringToObject(cJSON_AddObjectToObject(rp, "event"), "const", e->string);
+            cJSON_AddItemToObject(g_events, e->string, root);
+            continue;
+        }
+        /* versions: {N: {properties | schema, ...}}; the one used is context.protocols.
+         * event_version, else default_version (else 1, as Segment Protocols does). */
+        if (!cJSON_IsObject(vers) || !vers->child) {
+            err_at(c, vers, "\"versions\" must be a mapping of version number to definition");
+            continue;
+        }
+        if (get(e, "properties") || get(e, "schema"))
+            err_at(c, vers,
+                   "event \"%s\" has \"versions\": its properties or schema go inside each "
+                   "version",
+                   e->string);
+        const cJSON *dv = get(e, "default_version");
+        pe->vdefault = dv ? version_num(dv) : 1;
+        if (dv && pe->vdefault < 0) err_at(c, dv, "\"default_version\" must be a positive integer");
+        pe->ver = calloc((size_t)cJSON_GetArraySize(vers), sizeof *pe->ver);
+        if (!pe->ver) return SL_ENOMEM;
+        bool have_default = false;
+        for (cJSON *v = vers->child; v; v = v->next) {
+            long num = version_str(v->string);
+            if (num < 0) {
+                err_at(c, v, "version \"%s\" of event \"%s\" must be a positive integer", v->string,
+                       e->string);
+                continue;
+            }
+            if (cJSON_IsNull(v)) v->type = cJSON_Object;
+            if (!cJSON_IsObject(v)) {
+                err_at(c, v, "version %ld of event \"%s\" must be a mapping, got %s", num,
+                       e->string, type_name(v));
+                continue;
+            }
+            check_keys(c, v, "an event version", vk);
+            opt_string(c, v, "description", "version key");
+            plan_version *pv = &pe->ver[pe->nver++];
+            pv->num = num;
+            pv->root = -1;
+            pv->deprecated = dep;
+            const cJSON *vdep = get(v, "deprecated");
+            if (cJSON_IsString(vdep))
+                pv->deprecated = vdep->valuestring;
+            else if (cJSON_IsTrue(vdep))
+                pv->deprecated = "";
+            else if (vdep && !cJSON_IsFalse(vdep))
+                err_at(c, vdep, "\"deprecated\" must be a message string or true");
+            bool v_closed =
+                opt_choice(c, v, "additional_properties", allow_choices, ev_allow) == PLAN_REJECT;
+            char title[300];
+            snprintf(title, sizeof title, "%s (version %ld)", e->string, num);
+            bool is_default = num == pe->vdefault;
+            have_default |= is_default;
+            cJSON *root = def_root(c, v, title, CALL_TRACK, "properties", v_closed, context,
+                                   prop_style, is_default && !pe->props ? pe : NULL);
+            if (!root) return SL_ENOMEM;
+            cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "properties");
+            cJSON_AddStringToObject(cJSON_AddObjectToObject(rp, "event"), "const", e->string);
+            cJSON_AddItemToObject(g_versions, title, root);
+        }
+        if (!have_default && pe->vdefault > 0)
+            err_at(c, dv ? dv : vers, "event \"%s\" has no version %ld%s", e->string, pe->vdefault,
+                   dv ? "" : " (the default when \"default_version\" is not set)");
     }
 
-    /* identify / group: {traits: map} */
-    static const char *const tk[] = {"description", "traits", "additional_properties", NULL};
+    /* identify / group: {traits: map} or {schema: whole-call schema} */
+    static const char *const tk[] = {"description", "traits", "schema", "additional_properties",
+                                     NULL};
     const int tcalls[2] = {CALL_IDENTIFY, CALL_GROUP};
     for (int i = 0; i < 2; i++) {
         const char *key = call_names[tcalls[i]];
         cJSON *sec = cJSON_GetObjectItemCaseSensitive(y, key);
-        cJSON *traits = NULL;
-        bool t_closed = closed;
+        cJSON *root = NULL;
         if (sec && !cJSON_IsObject(sec)) {
             err_at(c, sec, "\"%s\" must be a mapping with \"traits\", got %s", key, type_name(sec));
         } else if (sec) {
             check_keys(c, sec, key, tk);
-            t_closed = opt_choice(c, sec, "additional_properties", allow_choices,
-                                  (int)p->policy.additional_properties) == PLAN_REJECT;
-            traits = take_map(c, sec, "traits", key);
-            lint_props(c, prop_style, traits, key);
+            bool t_closed = opt_choice(c, sec, "additional_properties", allow_choices,
+                                       (int)p->policy.additional_properties) == PLAN_REJECT;
+            root = def_root(c, sec, key, tcalls[i], "traits", t_closed, context, prop_style, NULL);
+            if (!root) return SL_ENOMEM;
         }
-        cJSON *schema = sec ? object_schema(c, traits, t_closed) : NULL;
-        cJSON_AddItemToObject(g_calls, key,
-                              make_root(c, key, tcalls[i], "traits", schema, context));
+        if (!root) root = make_root(c, key, tcalls[i], "traits", NULL, context);
+        cJSON_AddItemToObject(g_calls, key, root);
     }
     cJSON_AddItemToObject(g_calls, "track",
                           make_root(c, "track (any event)", CALL_TRACK, NULL, NULL, context));
@@ -873,7 +1148,7 @@ static int compile_plan(plan *p, comp *c)
                           make_root(c, "page/screen (any name)", CALL_PAGE, NULL, NULL, context));
     cJSON_AddItemToObject(g_calls, "alias", make_root(c, "alias", CALL_ALIAS, NULL, NULL, context));
 
-    /* pages: name -> {description, properties} */
+    /* pages: name -> {description, properties | schema} */
     cJSON *pages = cJSON_GetObjectItemCaseSensitive(y, "pages");
     if (pages && !cJSON_IsObject(pages)) {
         err_at(c, pages, "\"pages\" must be a mapping of page name to definition, got %s",
@@ -883,7 +1158,8 @@ static int compile_plan(plan *p, comp *c)
     size_t npg = pages ? (size_t)cJSON_GetArraySize(pages) : 0;
     p->pages = calloc(npg ? npg : 1, sizeof *p->pages);
     if (!p->pages) return SL_ENOMEM;
-    static const char *const pgk[] = {"description", "properties", "additional_properties", NULL};
+    static const char *const pgk[] = {"description", "properties", "schema",
+                                      "additional_properties", NULL};
     for (cJSON *pg = pages ? pages->child : NULL; pg; pg = pg->next) {
         if (cJSON_IsNull(pg)) pg->type = cJSON_Object;
         if (!cJSON_IsObject(pg)) {
@@ -893,18 +1169,20 @@ static int compile_plan(plan *p, comp *c)
         check_keys(c, pg, "a page", pgk);
         bool pg_closed = opt_choice(c, pg, "additional_properties", allow_choices,
                                     (int)p->policy.additional_properties) == PLAN_REJECT;
-        cJSON *map = take_map(c, pg, "properties", "page key");
         plan_event *pe = &p->pages[p->npages++];
         pe->name = strdup(pg->string);
         pe->root = -1;
-        if (names_of(map, &pe->props, &pe->nprops)) return SL_ENOMEM;
-        cJSON *root = make_root(c, pg->string, CALL_PAGE, "properties",
-                                object_schema(c, map, pg_closed), context);
+        cJSON *root =
+            def_root(c, pg, pg->string, CALL_PAGE, "properties", pg_closed, context, NAME_ANY, pe);
+        if (!root) return SL_ENOMEM;
         cJSON_AddStringToObject(
             cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(root, "properties"), "name"),
             "const", pg->string);
         cJSON_AddItemToObject(g_pages, pg->string, root);
     }
+
+    /* iglu: {"iglu:vendor/name/jsonschema/M-R-A": self-describing schema} */
+    if (compile_iglu(p, c, get(y, "iglu"))) return SL_ENOMEM;
 
     /* unused types (after every $ref was rewritten) */
     if (types && types->child) {
@@ -940,15 +1218,33 @@ static int compile_plan(plan *p, comp *c)
         p->call_root[call] = schema_builder_add(b, r, uri, c->d);
     }
     size_t i = 0;
-    for (const cJSON *r = g_events->child; r; r = r->next, i++) {
+    const cJSON *ge = g_events->child; /* one per unversioned event, in order */
+    for (; ge && i < p->nevents; i++) {
+        if (p->events[i].ver) continue;
         snprintf(uri, sizeof uri, "sluice:plan/%d", n++);
-        p->events[i].root = schema_builder_add(b, r, uri, c->d);
+        p->events[i].root = schema_builder_add(b, ge, uri, c->d);
+        ge = ge->next;
     }
     i = 0;
     for (const cJSON *r = g_pages->child; r; r = r->next, i++) {
         snprintf(uri, sizeof uri, "sluice:plan/%d", n++);
         p->pages[i].root = schema_builder_add(b, r, uri, c->d);
     }
+    const cJSON *r = g_versions->child;
+    for (i = 0; i < p->nevents; i++) {
+        plan_event *pe = &p->events[i];
+        for (size_t j = 0; j < pe->nver && r; j++, r = r->next) {
+            snprintf(uri, sizeof uri, "sluice:plan/%d", n++);
+            pe->ver[j].root = schema_builder_add(b, r, uri, c->d);
+            if (pe->ver[j].num == pe->vdefault) pe->root = pe->ver[j].root;
+        }
+    }
+    for (r = c->schemas->child; r; r = r->next)
+        schema_builder_add(b, r, r->string, c->d);
+    i = 0;
+    for (r = get(p->gen, "iglu") ? get(p->gen, "iglu")->child : NULL; r; r = r->next, i++)
+        p->iglu[i].root = schema_builder_add(b, r, r->string, c->d);
+    if (p->niglu) qsort(p->iglu, p->niglu, sizeof *p->iglu, iglu_cmp);
     if (c->d->nerrors == 0) rc = schema_builder_finish(b, &p->prog, c->d);
     schema_builder_free(b);
     if (rc == 0 && c->d->nerrors) rc = SL_EPLAN;
@@ -1123,6 +1419,34 @@ static int call_of(const char *type)
     return -1;
 }
 
+/* The version of a versioned event a call asks for: context.protocols.event_version (a positive
+ * integer, or digits), else the event's default. NULL after an Unplanned-Event violation for a
+ * version the plan does not have. */
+static const plan_version *pick_version(const plan_event *pe, const cJSON *event, vio_list *out)
+{
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(event, "context");
+    const cJSON *prot =
+        cJSON_IsObject(ctx) ? cJSON_GetObjectItemCaseSensitive(ctx, "protocols") : NULL;
+    const cJSON *v =
+        cJSON_IsObject(prot) ? cJSON_GetObjectItemCaseSensitive(prot, "event_version") : NULL;
+    long num = v ? version_num(v) : pe->vdefault;
+    for (size_t i = 0; i < pe->nver && num > 0; i++)
+        if (pe->ver[i].num == num) return &pe->ver[i];
+    char list[96] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < pe->nver && n < sizeof list - 16; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%ld", i ? ", " : "", pe->ver[i].num);
+    if (num > 0)
+        add_vio(out, SL_KIND_UNPLANNED_EVENT, "event_version", "/context/protocols/event_version",
+                v, "version %ld of event \"%.64s\" is not in the tracking plan (it has %s)", num,
+                pe->name, list);
+    else
+        add_vio(out, SL_KIND_UNPLANNED_EVENT, "event_version", "/context/protocols/event_version",
+                v, "event_version must be a positive integer (event \"%.64s\" has versions %s)",
+                pe->name, list);
+    return NULL;
+}
+
 int plan_check(const plan *p, const cJSON *event, plan_ctx *ctx, vio_list *out)
 {
     vio_list_reset(out);
@@ -1150,12 +1474,19 @@ int plan_check(const plan *p, const cJSON *event, plan_ctx *ctx, vio_list *out)
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(event, "event");
         if (cJSON_IsString(name) && name->valuestring[0]) {
             const plan_event *pe = find_event(p, name->valuestring);
-            if (pe) {
+            const char *dep = pe ? pe->deprecated : NULL;
+            if (pe && pe->nver) {
+                const plan_version *pv = pick_version(pe, event, out);
+                root = pv ? pv->root : root; /* an unknown version: envelope checks only */
+                dep = pv ? pv->deprecated : NULL;
+            } else if (pe) {
                 root = pe->root;
-                if (pe->deprecated)
+            }
+            if (pe) {
+                if (dep)
                     add_vio(out, SL_KIND_DEPRECATED_EVENT, "deprecated", "/event", name,
                             "event \"%.64s\" is deprecated%s%.128s", name->valuestring,
-                            pe->deprecated[0] ? ": " : "", pe->deprecated);
+                            dep[0] ? ": " : "", dep);
             } else if (p->policy.unplanned_events == PLAN_REJECT) {
                 add_vio(out, SL_KIND_UNPLANNED_EVENT, "events", "/event", name,
                         "event \"%.64s\" is not in the tracking plan", name->valuestring);
@@ -1179,6 +1510,58 @@ int plan_check(const plan *p, const cJSON *event, plan_ctx *ctx, vio_list *out)
         }
     }
     return (int)out->nerrors;
+}
+
+static int iglu_find(const plan *p, const char *uri)
+{
+    size_t lo = 0, hi = p->niglu;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = strcmp(p->iglu[mid].uri, uri);
+        if (r == 0) return p->iglu[mid].root;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+size_t plan_iglu_count(const plan *p)
+{
+    return p->niglu;
+}
+
+int plan_check_selfdesc(const plan *p, const cJSON *sd, plan_ctx *ctx, vio_list *out,
+                        const char *path)
+{
+    size_t before = out->nerrors;
+    char at[VIO_PATH_MAX];
+    const cJSON *schema =
+        cJSON_IsObject(sd) ? cJSON_GetObjectItemCaseSensitive(sd, "schema") : NULL;
+    const cJSON *data = cJSON_IsObject(sd) ? cJSON_GetObjectItemCaseSensitive(sd, "data") : NULL;
+    if (!cJSON_IsString(schema) || !data) {
+        snprintf(at, sizeof at, "%s%s", path,
+                 cJSON_IsObject(sd) ? (data ? "/schema" : "/data") : "");
+        add_vio(
+            out, SL_KIND_INVALID_ENVELOPE, "required", at, sd,
+            "a self-describing JSON must be an object {\"schema\": \"iglu:...\", \"data\": ...}");
+        return (int)(out->nerrors - before);
+    }
+    int root = iglu_find(p, schema->valuestring);
+    if (root < 0) {
+        snprintf(at, sizeof at, "%s/schema", path);
+        add_vio(out, SL_KIND_UNKNOWN_SCHEMA, "schema", at, schema,
+                iglu_key_ok(schema->valuestring, NULL, NULL)
+                    ? "schema %.200s is not in the tracking plan's iglu section"
+                    : "\"%.200s\" is not an Iglu schema URI (iglu:vendor/name/format/M-R-A)",
+                schema->valuestring);
+        return (int)(out->nerrors - before);
+    }
+    snprintf(at, sizeof at, "%s/data", path);
+    int rc = schema_validate(p->prog, root, data, ctx->sctx, out, at);
+    if (rc < 0) return rc;
+    return (int)(out->nerrors - before);
 }
 
 /* ---- coverage
@@ -1309,8 +1692,12 @@ cJSON *plan_emit_json_schema(const plan *p)
     cJSON_AddStringToObject(r, "version", p->version);
     cJSON_AddStringToObject(r, "unplanned_events",
                             p->policy.unplanned_events == PLAN_REJECT ? "reject" : "allow");
-    static const char *const parts[] = {"events", "calls", "pages"};
-    for (int i = 0; i < 3; i++) {
+    /* "schemas" and "iglu" hold documents the roots refer to by URI (whole-call `schema:` and
+     * `common:`, Iglu schemas): each carries that URI as its $id, so a validator that loads
+     * them (Ajv's addSchema) resolves the references. */
+    static const char *const parts[] = {"events", "calls", "pages", "versions", "schemas", "iglu"};
+    for (int i = 0; i < 6; i++) {
+        if (!get(p->gen, parts[i])) continue;
         cJSON *copy = cJSON_Duplicate(get(p->gen, parts[i]), true);
         if (!copy) {
             cJSON_Delete(r);
@@ -1327,6 +1714,9 @@ cJSON *plan_emit_json_schema(const plan *p)
             }
         }
         strip_ext(copy);
+        for (cJSON *root = i >= 4 ? copy->child : NULL; root; root = root->next)
+            if (cJSON_IsObject(root) && !get(root, "$id"))
+                cJSON_AddItemToObject(root, "$id", cJSON_CreateString(root->string));
         cJSON_AddItemToObject(r, parts[i], copy);
     }
     return r;

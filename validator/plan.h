@@ -61,6 +61,15 @@ void plan_ctx_free(plan_ctx *c);
  * Returns the number of error violations (0 = valid), or a negative SL_E* code. */
 int plan_check(const plan *p, const cJSON *event, plan_ctx *ctx, vio_list *out);
 
+/* Self-describing JSON (Snowplow/Iglu): checks sd = {"schema": "iglu:v/n/f/M-R-A", "data": ..}
+ * against the plan's `iglu:` schema with exactly that key. Violations are *appended* to `out`
+ * (paths prefixed with `path`, "" for the top); an unknown key is an Unknown-Schema violation.
+ * Returns the number of error violations added, or a negative SL_E* code. */
+int plan_check_selfdesc(const plan *p, const cJSON *sd, plan_ctx *ctx, vio_list *out,
+                        const char *path);
+/* Number of schemas in the plan's `iglu:` section. */
+size_t plan_iglu_count(const plan *p);
+
 /* Coverage: call plan_cover_note for each checked event, then plan_cover_report. */
 typedef struct plan_cover plan_cover;
 plan_cover *plan_cover_new(const plan *p);

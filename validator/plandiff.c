@@ -390,6 +390,16 @@ static void diff_schema(ctx *c, const cJSON *o, const cJSON *n, const char *path
         cJSON_Delete(fn);
         return;
     }
+    /* allOf of the same length (a root's [envelope, whole-call schema]): member by member */
+    cJSON *ao = cJSON_GetObjectItemCaseSensitive(fo, "allOf");
+    cJSON *an = cJSON_GetObjectItemCaseSensitive(fn, "allOf");
+    if (cJSON_IsArray(ao) && cJSON_IsArray(an) &&
+        cJSON_GetArraySize(ao) == cJSON_GetArraySize(an)) {
+        for (const cJSON *mo = ao->child, *mn = an->child; mo && mn; mo = mo->next, mn = mn->next)
+            diff_schema(c, mo, mn, path, depth + 1);
+        cJSON_DeleteItemFromObjectCaseSensitive(fo, "allOf");
+        cJSON_DeleteItemFromObjectCaseSensitive(fn, "allOf");
+    }
     diff_type(c, fo, fn, path);
     diff_values(c, fo, fn, path);
     diff_bounds(c, fo, fn, path);
@@ -441,15 +451,44 @@ static void diff_section(ctx *c, const cJSON *o, const cJSON *n, const char *sco
             add(c, "", reject_new,
                 reject_new ? "removed: its events are now unplanned and rejected"
                            : "removed: its events are now unplanned (accepted, unchecked)");
+        else if (!strcmp(scope, "iglu"))
+            add(c, "", true, "removed: data sent with this schema is now Unknown-Schema");
         else
             add(c, "", true, "removed: its calls are now checked by the generic schema");
     }
+}
+
+/* Whole-call schemas (`schema:`, `common:`) are documents of their own that the roots $ref by
+ * URI ("sluice:plan/schema/N", numbered in plan order): each such $ref in a root's allOf is
+ * replaced by a copy of its document, so a change inside one is compared like any other. */
+static int inline_docs(cJSON *doc)
+{
+    const cJSON *schemas = get(doc, "schemas");
+    static const char *const parts[] = {"events", "calls", "pages", "versions"};
+    for (int i = 0; i < 4; i++)
+        for (cJSON *root = get(doc, parts[i]) ? get(doc, parts[i])->child : NULL; root;
+             root = root->next) {
+            cJSON *all = cJSON_GetObjectItemCaseSensitive(root, "allOf");
+            for (cJSON *m = cJSON_IsArray(all) ? all->child : NULL; m; m = m->next) {
+                const char *ref = cJSON_GetStringValue(get(m, "$ref"));
+                const cJSON *target = ref ? get(schemas, ref) : NULL;
+                if (!target || cJSON_GetArraySize(m) != 1) continue;
+                cJSON *copy = cJSON_Duplicate(target, true);
+                if (!copy) return SL_ENOMEM;
+                cJSON_DeleteItemFromObjectCaseSensitive(copy, "$id");
+                cJSON_ReplaceItemViaPointer(all, m, copy);
+                m = copy;
+            }
+        }
+    return 0;
 }
 
 int plandiff_run(const plan *old_plan, const plan *new_plan, plandiff *d)
 {
     cJSON *o = plan_emit_json_schema(old_plan), *n = plan_emit_json_schema(new_plan);
     ctx c = {.d = d, .err = (o && n) ? 0 : SL_ENOMEM};
+    if (!c.err) c.err = inline_docs(o);
+    if (!c.err) c.err = inline_docs(n);
     if (!c.err) {
         const char *uo = cJSON_GetStringValue(get(o, "unplanned_events"));
         const char *un = cJSON_GetStringValue(get(n, "unplanned_events"));
@@ -464,6 +503,10 @@ int plandiff_run(const plan *old_plan, const plan *new_plan, plandiff *d)
         diff_section(&c, get(o, "calls"), get(n, "calls"), "call", reject_old, reject_new, old_plan,
                      new_plan);
         diff_section(&c, get(o, "pages"), get(n, "pages"), "page", reject_old, reject_new, old_plan,
+                     new_plan);
+        diff_section(&c, get(o, "versions"), get(n, "versions"), "event", reject_old, reject_new,
+                     old_plan, new_plan);
+        diff_section(&c, get(o, "iglu"), get(n, "iglu"), "iglu", reject_old, reject_new, old_plan,
                      new_plan);
     }
     cJSON_Delete(o);

@@ -20,7 +20,7 @@
 #include "plan.h"
 
 typedef struct {
-    const char *scope; /* "policy", "event", "call" or "page" (static) */
+    const char *scope; /* "policy", "event", "call", "page" or "iglu" (static) */
     char name[128];    /* event or page name, call type; "" for the policy */
     char path[256];    /* JSON Pointer into the event; "" = the event itself */
     bool breaking;

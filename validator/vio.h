@@ -22,7 +22,8 @@
     X(LENGTH_VIOLATION, "Length-Violation")                                                        \
     X(INVALID_ENVELOPE, "Invalid-Envelope")                                                        \
     X(DEPRECATED_EVENT, "Deprecated-Event")                                                        \
-    X(SCHEMA_VIOLATION, "Schema-Violation")
+    X(SCHEMA_VIOLATION, "Schema-Violation")                                                        \
+    X(UNKNOWN_SCHEMA, "Unknown-Schema")
 
 typedef enum {
 #define SL_KIND_ENUM(id, name) SL_KIND_##id,
