@@ -27,6 +27,7 @@ static void usage(FILE *out)
           "  lint         report plan errors and style warnings with file:line:col\n"
           "  diff         what changed between two plans, and what of it breaks tracking\n"
           "  compile      compile a plan: --dump the program, --emit json-schema\n"
+          "  import       a Segment, RudderStack, Iglu or JSON Schema plan as a Sluice plan\n"
           "  schema-test  run JSON-Schema-Test-Suite files through the engine\n"
           "\n"
           "Run `sluice <command> --help` for a command's options.\n",
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "diff")) return cli_diff(argc - 1, argv + 1);
     if (!strcmp(cmd, "compile")) return cli_compile(argc - 1, argv + 1);
     if (!strcmp(cmd, "schema-test")) return cli_schema_test(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import")) return cli_import(argc - 1, argv + 1);
 #ifdef SLUICE_HAVE_COLLECTOR
     if (!strcmp(cmd, "serve")) return serve_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return report_main(argc - 1, argv + 1);

@@ -128,7 +128,8 @@ typedef struct {
     group *groups;
     size_t ngroups, capgroups;
     vio_list vl;
-    arena *arena; /* scratch for parsed input values */
+    arena *arena;  /* scratch for parsed input values */
+    bool selfdesc; /* --self-describing: inputs are {"schema": "iglu:..", "data": ..} */
 } checker;
 
 static void note_group(checker *c, const char *label, const vio *v, size_t index)
@@ -239,7 +240,19 @@ static void record(checker *c, const char *label, size_t index)
 static void check_event(checker *c, const cJSON *ev, size_t index)
 {
     char label[128];
-    int rc = plan_check(c->plan, ev, c->ctx, &c->vl);
+    int rc;
+    if (c->selfdesc) {
+        vio_list_reset(&c->vl);
+        rc = plan_check_selfdesc(c->plan, ev, c->ctx, &c->vl, "");
+        const cJSON *sch = cJSON_GetObjectItemCaseSensitive(ev, "schema");
+        snprintf(label, sizeof label, "%s", cJSON_IsString(sch) ? sch->valuestring : "(no schema)");
+        if (rc >= 0) {
+            record(c, label, index);
+            return;
+        }
+    } else {
+        rc = plan_check(c->plan, ev, c->ctx, &c->vl);
+    }
     if (rc < 0) {
         fprintf(stderr, "sluice: internal error checking event %zu: %s\n", index, sl_strerror(rc));
         exit(2);
@@ -313,7 +326,7 @@ static void check_buffer(checker *c, const char *name, const char *buf, size_t l
         if (cJSON_IsArray(v)) {
             for (cJSON *e = v->child; e; e = e->next)
                 check_event(c, e, (*index)++);
-        } else if (cJSON_IsArray(batch)) {
+        } else if (cJSON_IsArray(batch) && !c->selfdesc) {
             for (cJSON *e = batch->child; e; e = e->next) {
                 merge_batch_level(e, v, "context");
                 merge_batch_level(e, v, "integrations");
@@ -377,6 +390,8 @@ static void check_usage(FILE *out)
           "  --plan PLAN      the tracking plan (YAML)\n"
           "  --format F       text (default: grouped by event and kind), json, junit\n"
           "  --coverage       also list planned events and properties never seen\n"
+          "  --self-describing  inputs are self-describing JSONs {\"schema\": \"iglu:..\",\n"
+          "                   \"data\": ..} (Snowplow), checked against the plan's iglu: section\n"
           "\n"
           "exit status: 0 all events valid, 1 any violation, 2 plan or usage error\n",
           out);
@@ -385,7 +400,7 @@ static void check_usage(FILE *out)
 int cli_check(int argc, char **argv)
 {
     const char *plan_path = NULL, *fmt = "text";
-    bool coverage = false;
+    bool coverage = false, selfdesc = false;
     const char **files = calloc((size_t)argc + 1, sizeof *files);
     size_t nfiles = 0;
     if (!files) return 2;
@@ -401,6 +416,8 @@ int cli_check(int argc, char **argv)
             fmt = v;
         } else if (!strcmp(argv[i], "--coverage")) {
             coverage = true;
+        } else if (!strcmp(argv[i], "--self-describing")) {
+            selfdesc = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "sluice check: unknown option %s\n", argv[i]);
             check_usage(stderr);
@@ -429,7 +446,7 @@ int cli_check(int argc, char **argv)
         return 2;
     }
     arena_cjson_install(); /* idempotent; input values are parsed into c.arena */
-    checker c = {.plan = p, .format = format};
+    checker c = {.plan = p, .format = format, .selfdesc = selfdesc};
     c.ctx = plan_ctx_new();
     c.arena = arena_new(1 << 20);
     if (coverage) c.cover = plan_cover_new(p);

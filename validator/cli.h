@@ -11,6 +11,7 @@ int cli_lint(int argc, char **argv);
 int cli_diff(int argc, char **argv);
 int cli_compile(int argc, char **argv);
 int cli_schema_test(int argc, char **argv);
+int cli_import(int argc, char **argv);
 
 /* Loads a plan for a subcommand: diagnostics (and the reason it failed) printed to stderr as
  * "file:line:col: ..."; NULL when it has errors. */
