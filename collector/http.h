@@ -53,7 +53,9 @@ typedef struct {
     X(ORIGIN, "origin")                                                                            \
     X(X_FORWARDED_FOR, "x-forwarded-for")                                                          \
     X(ACR_HEADERS, "access-control-request-headers")                                               \
-    X(EXPECT, "expect")
+    X(EXPECT, "expect")                                                                            \
+    X(USER_AGENT, "user-agent")                                                                    \
+    X(SP_ANONYMOUS, "sp-anonymous")
 
 typedef enum {
 #define HTTP_HDR_ENUM(id, name) HTTP_H_##id,

@@ -1649,7 +1649,8 @@ static int do_event(ingest *ig, const plan *p, const ingest_request *rq, slice i
         rc = SL_ENOMEM;
         goto out;
     }
-    int nerr = plan_check(p, ev, ig->pctx, &ig->vl);
+    int nerr =
+        rq->check ? rq->check(p, ev, ig->pctx, &ig->vl) : plan_check(p, ev, ig->pctx, &ig->vl);
     if (nerr < 0) {
         rc = nerr;
         goto out;

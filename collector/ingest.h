@@ -59,6 +59,9 @@ typedef struct {
     void (*on_event)(void *ud, const cJSON *event, const vio_list *violations,
                      const char *violations_json, const char *json, size_t len);
     void *on_event_ud;
+    /* Optional: the plan check to run instead of plan_check (same contract), e.g. sp_check for
+     * events that came in over Snowplow's protocol. */
+    int (*check)(const plan *p, const cJSON *event, plan_ctx *ctx, vio_list *out);
 } ingest_request;
 
 typedef struct {

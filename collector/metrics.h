@@ -22,6 +22,7 @@
     X(ALIAS, "alias")                                                                              \
     X(BATCH, "batch")                                                                              \
     X(IMPORT, "import")                                                                            \
+    X(SNOWPLOW, "snowplow")                                                                        \
     X(VALIDATE, "validate")                                                                        \
     X(HEALTHZ, "healthz")                                                                          \
     X(READYZ, "readyz")                                                                            \

@@ -40,6 +40,7 @@
 #include "redisproc.h"
 #include "redisuv.h"
 #include "sink.h"
+#include "snowplow.h"
 #include "sse.h"
 
 /* ---- logging: one line per message on stderr; never write keys or passwords -------------- */
@@ -98,7 +99,7 @@ typedef struct pending {
     worker *w;
     http_conn *c;
     metrics_route route;
-    bool gif; /* a pixel request: answer the 1x1 GIF, not JSON */
+    int answer; /* ANSWER_*: what a 200 looks like on this route */
     struct pending *next;
 } pending;
 
@@ -118,6 +119,7 @@ struct worker {
     durable **orphans; /* replay-only spools of workers a run with more workers left behind */
     size_t norphans;
     ingest *ig;
+    sp_decoder *sp;        /* Snowplow requests -> batches */
     observe_worker *ow;    /* aggregation + dashboard endpoints */
     sse *sse;              /* GET /v1/violations/stream; NULL once draining */
     _Atomic bool finished; /* set when the worker's loop has returned */
@@ -281,12 +283,16 @@ static size_t cors_headers(const server *s, const http_request *rq, bool preflig
 {
     http_slice o = rq->headers[HTTP_H_ORIGIN];
     if (!o.p || !o.n || o.n > 512) return 0;
-    bool ok = s->cors_any;
+    /* Snowplow's routes answer any origin with credentials, as its collector does: the JS
+     * tracker sends cookies (credentials: 'include'), where a "*" is refused by browsers. */
+    bool snowplow = rq->path.n >= 2 && (slice_eq(rq->path, "/com.snowplowanalytics.snowplow/tp2") ||
+                                        slice_eq(rq->path, "/i") || slice_eq(rq->path, "/ice.png"));
+    bool ok = s->cors_any || snowplow;
     for (size_t i = 0; !ok && i < s->cfg.cors_origins.n; i++)
         ok = slice_eq(o, s->cfg.cors_origins.v[i]);
     if (!ok) return 0;
-    int n =
-        snprintf(dst, cap, "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n", (int)o.n, o.p);
+    int n = snprintf(dst, cap, "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n%s", (int)o.n,
+                     o.p, snowplow ? "Access-Control-Allow-Credentials: true\r\n" : "");
     if (n < 0 || (size_t)n >= cap) return 0;
     if (preflight) {
         http_slice h = rq->headers[HTTP_H_ACR_HEADERS];
@@ -303,7 +309,17 @@ static size_t cors_headers(const server *s, const http_request *rq, bool preflig
 
 /* ---- routes -------------------------------------------------------------------------------- */
 
-typedef enum { K_INGEST, K_VALIDATE, K_PIXEL, K_HEALTH, K_READY, K_METRICS } route_kind;
+typedef enum {
+    K_INGEST,
+    K_VALIDATE,
+    K_PIXEL,
+    K_SP_POST, /* Snowplow tp2: payload_data JSON */
+    K_SP_GET,  /* Snowplow /i, /ice.png: one event in the query string */
+    K_HEALTH,
+    K_SP_HEALTH,
+    K_READY,
+    K_METRICS
+} route_kind;
 
 typedef struct {
     const char *path;
@@ -332,6 +348,11 @@ static const route_def routes[] = {
     {"/beacon/v1/batch", METRICS_R_BATCH, K_INGEST, INGEST_BATCH},
     {"/pixel/v1/track", METRICS_R_TRACK, K_PIXEL, INGEST_TRACK},
     {"/pixel/v1/page", METRICS_R_PAGE, K_PIXEL, INGEST_PAGE},
+    /* Snowplow's collector routes (tracker protocol 2). */
+    {"/com.snowplowanalytics.snowplow/tp2", METRICS_R_SNOWPLOW, K_SP_POST, INGEST_BATCH},
+    {"/i", METRICS_R_SNOWPLOW, K_SP_GET, INGEST_BATCH},
+    {"/ice.png", METRICS_R_SNOWPLOW, K_SP_GET, INGEST_BATCH},
+    {"/health", METRICS_R_HEALTHZ, K_SP_HEALTH, INGEST_ANY},
     {"/v1/validate", METRICS_R_VALIDATE, K_VALIDATE, INGEST_ANY},
     {"/healthz", METRICS_R_HEALTHZ, K_HEALTH, INGEST_ANY},
     {"/readyz", METRICS_R_READYZ, K_READY, INGEST_ANY},
@@ -437,13 +458,20 @@ static const char pixel_gif[] = "GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\
 #define PIXEL_HDRS                                                                                 \
     "Cache-Control: no-cache, no-store, must-revalidate\r\nPragma: no-cache\r\nExpires: 0\r\n"
 
-static void reply_ok(worker *w, http_conn *c, const http_request *rq, metrics_route route, bool gif)
+enum { ANSWER_JSON, ANSWER_GIF, ANSWER_TEXT_OK };
+
+static void reply_ok(worker *w, http_conn *c, const http_request *rq, metrics_route route,
+                     int answer)
 {
-    if (!gif) {
+    char hdrs[REPLY_HDRS];
+    if (answer == ANSWER_JSON) {
         reply(w, c, rq, route, 200, ok_body, sizeof ok_body - 1, NULL);
         return;
     }
-    char hdrs[REPLY_HDRS];
+    if (answer == ANSWER_TEXT_OK) { /* Snowplow's collector answers a POST with "ok" */
+        http_respond(c, 200, reply_prepare(w, rq, route, 200, NULL, hdrs), "text/plain", "ok", 2);
+        return;
+    }
     http_respond(c, 200, reply_prepare(w, rq, route, 200, PIXEL_HDRS, hdrs), "image/gif", pixel_gif,
                  sizeof pixel_gif - 1);
 }
@@ -455,7 +483,7 @@ static void on_sink_done(void *ud, int status)
     const http_request *rq = http_conn_request(pd->c);
     if (rq) {
         if (status == 0) {
-            reply_ok(w, pd->c, rq, pd->route, pd->gif);
+            reply_ok(w, pd->c, rq, pd->route, pd->answer);
         } else {
             uint64_t now = uv_now(&w->loop);
             if (now - w->last_fail_log >= 1000 || !w->last_fail_log) {
@@ -576,7 +604,9 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
 {
     server *s = w->srv;
     metrics_route route = rd->route;
-    bool pixel = rd->kind == K_PIXEL;
+    bool pixel = rd->kind == K_PIXEL || rd->kind == K_SP_GET;
+    bool snowplow = rd->kind == K_SP_POST || rd->kind == K_SP_GET;
+    int answer = pixel ? ANSWER_GIF : snowplow ? ANSWER_TEXT_OK : ANSWER_JSON;
     if (rq->method != (pixel ? HTTP_GET : HTTP_POST)) {
         reply_error(w, c, rq, route, 405,
                     pixel ? "method not allowed: use GET" : "method not allowed: use POST", NULL,
@@ -606,7 +636,23 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     metrics_add(&w->m.body_bytes, rq->body_len);
     const char *body = rq->body ? rq->body : "";
     size_t blen = rq->body_len;
-    if (pixel) {
+    char ip[64], rat[32];
+    client_ip(s, rq, ip, sizeof ip);
+    /* SP-Anonymous (Snowplow's server-side anonymisation): no IP address is kept. */
+    bool anonymous = snowplow && rq->headers[HTTP_H_SP_ANONYMOUS].p;
+    if (rd->kind == K_SP_GET) {
+        char err[256], ua[512];
+        http_slice uah = rq->headers[HTTP_H_USER_AGENT];
+        snprintf(ua, sizeof ua, "%.*s", uah.p ? (int)uah.n : 0, uah.p ? uah.p : "");
+        sp_options so = {anonymous, anonymous ? NULL : ip, uah.p ? ua : NULL};
+        int rc =
+            sp_translate_get(w->sp, rq->query.p, rq->query.n, &so, &body, &blen, err, sizeof err);
+        if (rc) {
+            reply_error(w, c, rq, route, rc == SL_ENOMEM ? 503 : 400,
+                        rc == SL_ENOMEM ? "out of memory" : err, NULL, NULL);
+            return;
+        }
+    } else if (pixel) {
         long pl = pixel_event(w, rq->query);
         if (pl < 0) {
             reply_error(
@@ -649,16 +695,27 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
                     NULL, NULL);
         return;
     }
+    if (rd->kind == K_SP_POST) {
+        char err[256], ua[512];
+        http_slice uah = rq->headers[HTTP_H_USER_AGENT];
+        snprintf(ua, sizeof ua, "%.*s", uah.p ? (int)uah.n : 0, uah.p ? uah.p : "");
+        sp_options so = {anonymous, anonymous ? NULL : ip, uah.p ? ua : NULL};
+        int rc = sp_translate_post(w->sp, body, blen, &so, &body, &blen, err, sizeof err);
+        if (rc) {
+            reply_error(w, c, rq, route, rc == SL_ENOMEM ? 503 : 400,
+                        rc == SL_ENOMEM ? "out of memory" : err, NULL, NULL);
+            return;
+        }
+    }
 
-    char ip[64], rat[32];
-    client_ip(s, rq, ip, sizeof ip);
     received_at(w, rat);
     ingest_request ir = {.call = rd->call,
                          .body = body,
                          .len = blen,
-                         .client_ip = ip,
+                         .client_ip = anonymous ? NULL : ip,
                          .received_at = rat,
-                         .dry_run = dry};
+                         .dry_run = dry,
+                         .check = snowplow ? sp_check : NULL};
     ingest_result res;
     observe_ctx oc = {w, &res, ulen > 0 ? userbuf : NULL, ulen > 0 ? (size_t)ulen : 0};
     if (!dry && w->ow) {
@@ -710,7 +767,7 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     for (int k = 0; k < SL_KIND__COUNT; k++)
         if (res.kinds[k]) metrics_add(&w->m.violations[k], res.kinds[k]);
     if (res.nentries == 0) {
-        reply_ok(w, c, rq, route, pixel);
+        reply_ok(w, c, rq, route, answer);
         return;
     }
     pending *pd = w->free_pending;
@@ -723,7 +780,7 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     pd->w = w;
     pd->c = c;
     pd->route = route;
-    pd->gif = pixel;
+    pd->answer = answer;
     rc = w->dur ? durable_write(w->dur, res.entries, res.nentries, on_sink_done, pd)
                 : sink_write(w->sink, res.entries, res.nentries, on_sink_done, pd);
     if (rc) {
@@ -793,7 +850,8 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
         reply_error(w, c, rq, route, 404, "no such endpoint", NULL, NULL);
         return;
     }
-    if (rd->kind == K_INGEST || rd->kind == K_VALIDATE || rd->kind == K_PIXEL) {
+    if (rd->kind == K_INGEST || rd->kind == K_VALIDATE || rd->kind == K_PIXEL ||
+        rd->kind == K_SP_POST || rd->kind == K_SP_GET) {
         handle_ingest(w, c, rq, rd);
         return;
     }
@@ -801,7 +859,10 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
         reply_error(w, c, rq, route, 405, "method not allowed: use GET", NULL, "Allow: GET\r\n");
         return;
     }
-    if (rd->kind == K_HEALTH) {
+    if (rd->kind == K_SP_HEALTH) { /* Snowplow's collector: 200 "OK" */
+        char hdrs[REPLY_HDRS];
+        http_respond(c, 200, reply_prepare(w, rq, route, 200, NULL, hdrs), "text/plain", "OK", 2);
+    } else if (rd->kind == K_HEALTH) {
         static const char b[] = "{\"status\":\"ok\"}";
         reply(w, c, rq, route, 200, b, sizeof b - 1, NULL);
     } else if (rd->kind == K_READY) {
@@ -1060,9 +1121,10 @@ static int worker_init(server *s, worker *w, int id, plan *p, int fd)
     w->drain_timer.data = w;
     w->plan = plan_retain(p);
     w->ig = ingest_new(&s->ilim);
+    w->sp = sp_decoder_new();
     w->sink = sink_new(&w->loop, &s->scfg);
     w->http = http_server_new(&w->loop, &s->hlim, on_request, on_reject, w);
-    if (!w->ig || !w->sink || !w->http) return SL_ENOMEM;
+    if (!w->ig || !w->sp || !w->sink || !w->http) return SL_ENOMEM;
     if (s->obs && !(w->ow = observe_worker_new(s->obs, &w->loop))) return SL_ENOMEM;
     sse_config sc = {.host = s->scfg.host,
                      .port = s->scfg.port,
@@ -1086,6 +1148,7 @@ static void worker_cleanup(worker *w)
     plan_release(w->plan);
     plan_release(w->mbox_plan);
     ingest_free(w->ig);
+    sp_decoder_free(w->sp);
     free(w->orphans);
     while (w->free_pending) {
         pending *n = w->free_pending->next;

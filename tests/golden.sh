@@ -33,6 +33,15 @@ if [[ -f $plan ]]; then
   golden ecommerce-batch.txt 0 "$sluice" check --plan $plan $ex/batch.json
   golden ecommerce-coverage.txt 0 "$sluice" check --plan $plan --coverage $ex/valid.ndjson
 fi
+# The Snowplow shop: Iglu schemas, checked as self-describing JSONs (the collector checks the same
+# through Snowplow's tracker protocol, tests/it_snowplow.py)
+sp=specs/examples/snowplow
+if [[ -f specs/snowplow.yaml ]]; then
+  golden snowplow-lint.txt 0 "$sluice" lint specs/snowplow.yaml
+  golden snowplow-valid.txt 0 "$sluice" check --plan specs/snowplow.yaml --self-describing $sp/valid.ndjson
+  golden snowplow-invalid.txt 1 "$sluice" check --plan specs/snowplow.yaml --self-describing $sp/invalid.ndjson
+  golden snowplow-invalid.json 1 "$sluice" check --plan specs/snowplow.yaml --self-describing --format json $sp/invalid.ndjson
+fi
 # sluice diff: the fixtures of test_plandiff.c, text and JSON; exit 1 on breaking changes
 golden diff-demo.txt 1 "$sluice" diff tests/data/diff/old.yaml tests/data/diff/new.yaml
 golden diff-demo.json 1 "$sluice" diff --format json tests/data/diff/old.yaml tests/data/diff/new.yaml
