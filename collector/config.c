@@ -66,6 +66,9 @@ typedef enum { OPT_STR, OPT_LIST, OPT_SIZE, OPT_LONG, OPT_RATE } opt_type;
     X("report-window", OPT_LONG, report_window_s, "86400",                                         \
       "seconds of violation counts kept in Redis for reports (0 = reports off)")                   \
     X("alerts", OPT_STR, alerts_path, NULL, "alert rules (YAML); unset = built-in defaults")       \
+    X("micro", OPT_LONG, micro_max_events, "0",                                                    \
+      "keep the last N checked events in memory for the Snowplow-Micro-style QA API /micro/* "     \
+      "(0 = off)")                                                                                 \
     X("alert-webhook", OPT_LIST, alert_webhooks, NULL,                                             \
       "http:// URL that receives alerts as JSON POSTs (repeatable)")                               \
     X("drain-timeout-ms", OPT_LONG, drain_timeout_ms, "10000", "SIGTERM: max wait for in-flight")  \

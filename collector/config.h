@@ -55,6 +55,7 @@ typedef struct {
     config_list rate_limit_keys; /* "KEY=N[/s]" overrides */
     long redis_timeout_ms;
     long redis_linger_us;
+    long micro_max_events;      /* the /micro/ QA API; 0 = off */
     long report_window_s;       /* agg window; 0 = no aggregation */
     char *alerts_path;          /* NULL = default rules */
     config_list alert_webhooks; /* http:// URLs */

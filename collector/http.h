@@ -55,7 +55,8 @@ typedef struct {
     X(ACR_HEADERS, "access-control-request-headers")                                               \
     X(EXPECT, "expect")                                                                            \
     X(USER_AGENT, "user-agent")                                                                    \
-    X(SP_ANONYMOUS, "sp-anonymous")
+    X(SP_ANONYMOUS, "sp-anonymous")                                                                \
+    X(SLUICE_SESSION, "x-sluice-session")
 
 typedef enum {
 #define HTTP_HDR_ENUM(id, name) HTTP_H_##id,

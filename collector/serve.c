@@ -41,6 +41,7 @@
 #include "redisuv.h"
 #include "sink.h"
 #include "snowplow.h"
+#include "micro.h"
 #include "sse.h"
 
 /* ---- logging: one line per message on stderr; never write keys or passwords -------------- */
@@ -93,6 +94,7 @@ typedef struct {
     char retry_after_hdr[64];
     ratelimit *rl; /* per-write-key buckets, shared by the workers; NULL = no limit */
     observe *obs;  /* reports and alerts (main loop); NULL before start-up completes */
+    micro *micro;  /* --micro: the last N events for /micro/..; NULL = off */
 } server;
 
 typedef struct pending {
@@ -547,7 +549,8 @@ static void on_event_checked(void *ud, const cJSON *ev, const vio_list *vl, cons
     if (s->cfg.write_keys.n && !(key && key_known(s, key, klen))) return; /* will be a 401 */
     /* ingest parses into its arena; what observe builds must come from the heap. */
     arena *prev = arena_set_current(NULL);
-    observe_event(w->ow, w->plan, key, klen, ev, vl, vjson, json, len);
+    if (w->ow) observe_event(w->ow, w->plan, key, klen, ev, vl, vjson, json, len);
+    if (s->micro) micro_note(s->micro, ev, vl, vjson, json, len);
     arena_set_current(prev);
 }
 
@@ -600,6 +603,19 @@ static long pixel_event(worker *w, http_slice q)
     return rc < 0 ? -1 : (long)strlen(w->pixel_body);
 }
 
+/* The options of a Snowplow request; ua[512] and sess[256] are the caller's buffers. */
+static void sp_options_of(const http_request *rq, bool anonymous, const char *ip, char *ua,
+                          char *sess, sp_options *o)
+{
+    http_slice u = rq->headers[HTTP_H_USER_AGENT], se = rq->headers[HTTP_H_SLUICE_SESSION];
+    o->anonymous = anonymous;
+    o->client_ip = anonymous ? NULL : ip;
+    o->user_agent = u.p ? ua : NULL;
+    if (u.p) snprintf(ua, 512, "%.*s", (int)(u.n < 511 ? u.n : 511), u.p);
+    o->session = se.p && se.n && se.n < 256 ? sess : NULL;
+    if (o->session) memcpy(sess, se.p, se.n), sess[se.n] = 0;
+}
+
 static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const route_def *rd)
 {
     server *s = w->srv;
@@ -640,11 +656,11 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
     client_ip(s, rq, ip, sizeof ip);
     /* SP-Anonymous (Snowplow's server-side anonymisation): no IP address is kept. */
     bool anonymous = snowplow && rq->headers[HTTP_H_SP_ANONYMOUS].p;
+    char ua[512], sess[256];
+    sp_options so = {0};
+    if (snowplow) sp_options_of(rq, anonymous, ip, ua, sess, &so);
     if (rd->kind == K_SP_GET) {
-        char err[256], ua[512];
-        http_slice uah = rq->headers[HTTP_H_USER_AGENT];
-        snprintf(ua, sizeof ua, "%.*s", uah.p ? (int)uah.n : 0, uah.p ? uah.p : "");
-        sp_options so = {anonymous, anonymous ? NULL : ip, uah.p ? ua : NULL};
+        char err[256];
         int rc =
             sp_translate_get(w->sp, rq->query.p, rq->query.n, &so, &body, &blen, err, sizeof err);
         if (rc) {
@@ -696,10 +712,7 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
         return;
     }
     if (rd->kind == K_SP_POST) {
-        char err[256], ua[512];
-        http_slice uah = rq->headers[HTTP_H_USER_AGENT];
-        snprintf(ua, sizeof ua, "%.*s", uah.p ? (int)uah.n : 0, uah.p ? uah.p : "");
-        sp_options so = {anonymous, anonymous ? NULL : ip, uah.p ? ua : NULL};
+        char err[256];
         int rc = sp_translate_post(w->sp, body, blen, &so, &body, &blen, err, sizeof err);
         if (rc) {
             reply_error(w, c, rq, route, rc == SL_ENOMEM ? 503 : 400,
@@ -718,7 +731,7 @@ static void handle_ingest(worker *w, http_conn *c, const http_request *rq, const
                          .check = snowplow ? sp_check : NULL};
     ingest_result res;
     observe_ctx oc = {w, &res, ulen > 0 ? userbuf : NULL, ulen > 0 ? (size_t)ulen : 0};
-    if (!dry && w->ow) {
+    if (!dry && (w->ow || s->micro)) {
         res.write_key = NULL;
         res.write_key_len = 0;
         ir.on_event = on_event_checked;
@@ -825,6 +838,33 @@ static void handle_stream(worker *w, http_conn *c, const http_request *rq)
     }
 }
 
+/* GET|POST /micro/{all,good,bad,reset}: the Snowplow-Micro-style QA API (micro.h). */
+static void handle_micro(worker *w, http_conn *c, const http_request *rq)
+{
+    micro *m = w->srv->micro;
+    if (!m) {
+        reply_error(w, c, rq, METRICS_R_OTHER, 404,
+                    "the Micro QA API is off: start sluice serve with --micro N", NULL, NULL);
+        return;
+    }
+    if (rq->method != HTTP_GET && rq->method != HTTP_POST) {
+        reply_error(w, c, rq, METRICS_R_OTHER, 405, "method not allowed: use GET or POST", NULL,
+                    "Allow: GET, POST\r\n");
+        return;
+    }
+    int status = 500;
+    arena *prev = arena_set_current(NULL);
+    char *b = micro_answer(m, rq->path.p + 7, rq->path.n - 7, rq->query.p, rq->query.n,
+                           rq->method == HTTP_POST ? rq->body : NULL,
+                           rq->method == HTTP_POST ? rq->body_len : 0, &status);
+    arena_set_current(prev);
+    if (!b)
+        reply_error(w, c, rq, METRICS_R_OTHER, 503, "out of memory", NULL, NULL);
+    else
+        reply(w, c, rq, METRICS_R_OTHER, status, b, strlen(b), "Cache-Control: no-cache\r\n");
+    free(b);
+}
+
 static void on_request(void *ud, http_conn *c, const http_request *rq)
 {
     worker *w = ud;
@@ -841,6 +881,10 @@ static void on_request(void *ud, http_conn *c, const http_request *rq)
     if (!rd) {
         if (slice_eq(rq->path, "/v1/violations/stream")) {
             handle_stream(w, c, rq);
+            return;
+        }
+        if (rq->path.n > 7 && !memcmp(rq->path.p, "/micro/", 7)) {
+            handle_micro(w, c, rq);
             return;
         }
         if (rq->method == HTTP_GET && w->ow && observe_route(w->ow, w->plan, c, rq)) {
@@ -1292,6 +1336,12 @@ static int server_setup(server *s)
     s->ntrusted = c->trusted_proxies.n;
     for (size_t i = 0; i < c->cors_origins.n; i++)
         if (!strcmp(c->cors_origins.v[i], "*")) s->cors_any = true;
+    if (c->micro_max_events < 0) {
+        fprintf(stderr, "sluice serve: --micro: must be 0 (off) or a number of events\n");
+        return SL_EUSAGE;
+    }
+    if (c->micro_max_events > 0 && !(s->micro = micro_new((size_t)c->micro_max_events)))
+        return SL_ENOMEM;
     if (c->rate_limit > 0 || c->rate_limit_keys.n) {
         if (!(s->rl = ratelimit_new())) return SL_ENOMEM;
         /* Configured keys get a bucket each; without keys, all traffic shares the fallback. */
@@ -1501,6 +1551,7 @@ out:
     free(s->mws);
     free(s->trusted);
     ratelimit_free(s->rl);
+    micro_free(s->micro);
     free(s->scfg_store);
     config_cleanup(&s->cfg);
     return exit_code;

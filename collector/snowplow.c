@@ -288,6 +288,7 @@ static cJSON *build_event(sp_decoder *d, cJSON *params, const sp_options *o)
     add_str(lib, "version", pstr(params, "tv"));
     if (pstr(params, "aid"))
         add_str(cJSON_AddObjectToObject(ctx, "app"), "name", pstr(params, "aid"));
+    if (o->session) add_str(cJSON_AddObjectToObject(ctx, "sluice"), "session", o->session);
     cJSON_AddItemToObject(ev, "context", ctx);
 
     add_str(sn, "event", e);

@@ -33,6 +33,7 @@ typedef struct {
     bool anonymous;         /* SP-Anonymous: keep no IP address and no network user id */
     const char *client_ip;  /* NUL-terminated; NULL when none is kept */
     const char *user_agent; /* NUL-terminated or NULL: used when the event has no `ua` */
+    const char *session;    /* X-Sluice-Session: recorded as context.sluice.session; or NULL */
 } sp_options;
 
 /* A tp2 body (payload_data: {"schema":"iglu:...payload_data/jsonschema/1-0-4","data":[{...},...]})

@@ -161,6 +161,9 @@ def test_routes(s, r):
     st, _, _ = s.post("/pixel/v1/track", "{}", key=KEY)
     t.eq(st, 405, "pixel: POST is a 405")
 
+    st, _, data = s.request("GET", "/micro/all")
+    t.eq(st, 404, f"the Micro QA API is off without --micro ({data[:80]!r})")
+
     # Sniffing keeps its limits
     st, _, data = s.post("/v1/batch", "a=1&b=2", key=KEY,
                          ctype="application/x-www-form-urlencoded")

@@ -11,6 +11,9 @@
    SP-Anonymous allowed), SP-Anonymous keeping no IP, tracker-protocol violations (missing
    parameters, unknown codes, non-numeric fields, a broken ue_px), Iglu Central's own entities
    passing, malformed bodies refused with a location.
+3. The Micro-style QA API (--micro): /micro/all, /micro/good and /micro/bad with their filters,
+   scoped to a test session (X-Sluice-Session from the tracker, context.sluice.session from a
+   Segment call), /micro/reset of one session and of all.
 Exit 77 (skipped) when node/npm are missing or `npm ci` cannot fetch the package."""
 import base64
 import json
@@ -72,7 +75,7 @@ def vios(ev):
 def test_tracker(node, s, r, method, b64):
     run = f"{method}-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, SLUICE_PORT=str(s.port), SLUICE_METHOD=method,
-               SLUICE_BASE64="1" if b64 else "0", SLUICE_RUN=run)
+               SLUICE_BASE64="1" if b64 else "0", SLUICE_RUN=run, SLUICE_SESSION=f"qa-{method}")
     p = subprocess.run([node, "send.js"], cwd=SDK, env=env, capture_output=True, text=True,
                        timeout=60)
     what = f"node-tracker {method}{' base64' if b64 else ''}"
@@ -221,6 +224,72 @@ def test_http(s, r):
     t.eq(st, 400, "GET /i with a broken escape: 400")
 
 
+def jget(s, path, body=None):
+    if body is None:
+        st, _, data = s.request("GET", path)
+    else:
+        st, _, data = s.post(path, json.dumps(body))
+    try:
+        return st, json.loads(data)
+    except ValueError:
+        return st, data
+
+
+def test_micro(s):
+    st, j = jget(s, "/micro/all?session=qa-post")
+    t.eq((st, j), (200, {"total": 8, "good": 4, "bad": 4}), "micro/all of the POST session")
+    st, j = jget(s, "/micro/all", {"session": "qa-get"})
+    t.eq(j, {"total": 8, "good": 4, "bad": 4}, "micro/all of the GET session (POST body filter)")
+    st, j = jget(s, "/micro/good?session=qa-post&event_type=unstruct")
+    t.eq(st, 200, "micro/good: 200")
+    t.eq(sorted(x["schema"] for x in j),
+         [NW.format("add_to_basket", "1-0-0"), NW.format("order_completed", "1-0-0")],
+         "micro/good event_type=unstruct")
+    st, j = jget(s, "/micro/good", {"session": "qa-post", "schema": NW.format("add_to_basket", "1-0-0"),
+                                    "contexts": [NW.format("product", "1-0-1")]})
+    t.eq(len(j), 1, "micro/good schema + contexts filter")
+    if j:
+        t.eq(j[0]["eventType"], "unstruct", "micro/good: eventType")
+        t.eq(j[0]["contexts"], [NW.format("product", "1-0-1"), NW.format("user", "1-0-0")],
+             "micro/good: contexts")
+        t.eq(j[0]["event"]["snowplow"]["unstruct_event"]["data"]["data"]["sku"], "NW-0042",
+             "micro/good: the stored event")
+    st, j = jget(s, "/micro/good?session=qa-post&event_type=page_view")
+    t.eq([x["event"].get("name") for x in j], ["Home"], "micro/good event_type=page_view")
+    st, j = jget(s, "/micro/good?session=qa-post&limit=1")
+    t.eq(len(j), 1, "micro/good limit=1")
+    st, j = jget(s, "/micro/bad?session=qa-post&vendor=com.northwind&name=add_to_basket")
+    t.eq(len(j), 1, "micro/bad vendor + name")
+    if j:
+        t.ok(any(e.startswith("Range-Violation at /snowplow/unstruct_event/data/data/quantity: ")
+                 for e in j[0]["errors"]), f"micro/bad errors: {j[0]['errors']}")
+        t.eq(len(j[0]["violations"]), 3, "micro/bad: the violations")
+    st, j = jget(s, "/micro/bad?session=qa-post")
+    t.eq(len(j), 4, "micro/bad of the session")
+
+    # Any protocol: a Segment call in its own session
+    st, _, _ = s.post("/v1/track", json.dumps({
+        "event": "newsletter_signup", "anonymousId": "seg-1",
+        "properties": {"category": "engagement", "action": "newsletter_signup"},
+        "context": {"sluice": {"session": "qa-seg"}}}))
+    t.eq(st, 200, "segment track accepted")
+    st, j = jget(s, "/micro/good?session=qa-seg")
+    t.eq([(x["eventType"], x["event"]["event"]) for x in j], [("track", "newsletter_signup")],
+         "micro/good sees a Segment call too")
+
+    st, j = jget(s, "/micro/reset?session=qa-post")
+    t.eq(j, {"total": 0, "good": 0, "bad": 0}, "micro/reset of one session")
+    st, j = jget(s, "/micro/all?session=qa-get")
+    t.eq(j["total"], 8, "... the other session is kept")
+    st, j = jget(s, "/micro/all", {"limit": "x"})
+    t.eq(st, 400, f"micro: a malformed filter is a 400 ({j})")
+    st, j = jget(s, "/micro/nope")
+    t.eq(st, 404, "micro: unknown route 404")
+    st, j = jget(s, "/micro/reset", {})
+    st, j = jget(s, "/micro/all")
+    t.eq(j, {"total": 0, "good": 0, "bad": 0}, "micro/reset of all")
+
+
 def main():
     if len(sys.argv) < 2:
         print("usage: it_snowplow.py path/to/sluice")
@@ -232,9 +301,10 @@ def main():
     s = None
     try:
         s = Serve(binary, ["--plan", os.path.join(ROOT, "specs", "snowplow.yaml"), "--redis",
-                           f"redis://127.0.0.1:{rport}", "--workers", "2"], tmp)
+                           f"redis://127.0.0.1:{rport}", "--workers", "2", "--micro", "1000"], tmp)
         test_tracker(node, s, r, "post", False)
         test_tracker(node, s, r, "get", True)
+        test_micro(s)
         test_http(s, r)
         t.eq(s.stop(), 0, "serve exit 0")
         s = None

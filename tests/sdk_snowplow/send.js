@@ -1,5 +1,6 @@
 // send.js - sends Snowplow events through the real @snowplow/node-tracker to a running
-// `sluice serve` (SLUICE_HOST, SLUICE_PORT, SLUICE_METHOD post|get, SLUICE_BASE64 1|0, SLUICE_RUN),
+// `sluice serve` (SLUICE_HOST, SLUICE_PORT, SLUICE_METHOD post|get, SLUICE_BASE64 1|0, SLUICE_RUN,
+// SLUICE_SESSION: sent as X-Sluice-Session, the test session of the Micro QA API),
 // then flushes. Every event carries the run id as its user id (uid), so the test finds it in
 // Redis. Prints one JSON line per tracked event ({tag}), and exits 1 when a request failed.
 'use strict';
@@ -21,6 +22,7 @@ const t = sp.newTracker(
   {
     endpoint: host, port, protocol: 'http', eventMethod: method, bufferSize: method === 'post' ? 3 : 1,
     retryFailedRequests: false,
+    customHeaders: process.env.SLUICE_SESSION ? { 'X-Sluice-Session': process.env.SLUICE_SESSION } : undefined,
     onRequestSuccess: (payloads) => { sent += payloads.length; },
     onRequestFailure: (f) => {
       failed++;
