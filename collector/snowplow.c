@@ -6,9 +6,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "http.h"
@@ -19,11 +21,37 @@ struct sp_decoder {
     sl_buf out;
     char *tmp; /* decoding scratch for percent- and base64-encoded values */
     size_t tmpcap;
+    uint64_t rng; /* xorshift64 state for network user ids */
 };
 
 sp_decoder *sp_decoder_new(void)
 {
-    return calloc(1, sizeof(sp_decoder));
+    sp_decoder *d = calloc(1, sizeof(sp_decoder));
+    if (!d) return NULL;
+    if (getrandom(&d->rng, sizeof d->rng, 0) != sizeof d->rng) d->rng = (uint64_t)time(NULL);
+    d->rng |= 1;
+    return d;
+}
+
+/* A random UUIDv4 into dst[37]: the network user id Snowplow's collector gives a request that has
+ * none (not cryptographic: an identifier, not a secret). */
+static void new_uuid(sp_decoder *d, char dst[37])
+{
+    unsigned char b[16];
+    for (int i = 0; i < 16; i += 8) {
+        d->rng ^= d->rng << 13, d->rng ^= d->rng >> 7, d->rng ^= d->rng << 17;
+        memcpy(b + i, &d->rng, 8);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hx[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) dst[o++] = '-';
+        dst[o++] = hx[b[i] >> 4];
+        dst[o++] = hx[b[i] & 15];
+    }
+    dst[o] = 0;
 }
 
 void sp_decoder_free(sp_decoder *d)
@@ -258,11 +286,19 @@ static cJSON *build_event(sp_decoder *d, cJSON *params, const sp_options *o)
     else
         add_str(ev, "name", pstr(params, "page"));
     add_str(ev, "messageId", pstr(params, "eid"));
-    /* Every Sluice event has an anonymousId: the domain user id, else the network one, else the
-     * event id (a Snowplow event need not carry a user id at all). */
+    /* Every Sluice event has an anonymousId: the domain user id, else the network user id, which
+     * Snowplow's collector makes up when a request has none (all zeros under SP-Anonymous). */
+    char nuid[37];
     const char *anon = pstr(params, "duid");
     if (!anon) anon = pstr(params, "nuid");
-    if (!anon) anon = pstr(params, "eid");
+    if (!anon) {
+        if (o->anonymous)
+            snprintf(nuid, sizeof nuid, "00000000-0000-0000-0000-000000000000");
+        else
+            new_uuid(d, nuid);
+        anon = nuid;
+        cJSON_AddStringToObject(sn, "network_userid", nuid);
+    }
     add_str(ev, "anonymousId", anon);
     add_str(ev, "userId", pstr(params, "uid"));
     char ts[48];

@@ -108,7 +108,16 @@ static void test_translate(sp_decoder *d)
     CHECK(str_at(ev, "snowplow", "params", "ip") == NULL);
     CHECK(str_at(ev, "snowplow", "params", "nuid") == NULL);
     CHECK(str_at(ev, "context", "ip", NULL) == NULL);
+    CHECK_STR(str_at(ev, "anonymousId", NULL, NULL), "00000000-0000-0000-0000-000000000000");
     CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "batch")), 2);
+    cJSON_Delete(b);
+    /* no user id at all: a made-up network user id, as Snowplow's collector gives */
+    o.anonymous = false;
+    ev = first_event(&b, "e=pv&p=web&tv=t", 15, true, d, &o, err);
+    const char *nu = str_at(ev, "anonymousId", NULL, NULL);
+    CHECK(nu && strlen(nu) == 36 && nu[14] == '4');
+    CHECK(nu && !strcmp(nu, str_at(ev, "snowplow", "network_userid", NULL)));
+    o.anonymous = true;
     cJSON_Delete(b);
 
     /* Refusals say where */
