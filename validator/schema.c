@@ -1614,9 +1614,11 @@ static const char builtin_meta[] =
     "\"tn\":{\"enum\":[\"array\",\"boolean\",\"integer\",\"null\",\"number\",\"object\","
     "\"string\"]}},"
     "\"properties\":{"
-    "\"$id\":{\"type\":\"string\"},\"$schema\":{\"type\":\"string\"},"
-    "\"$ref\":{\"type\":\"string\"},\"$anchor\":{\"type\":\"string\"},"
-    "\"$dynamicRef\":{\"type\":\"string\"},\"$dynamicAnchor\":{\"type\":\"string\"},"
+    "\"$id\":{\"type\":\"string\",\"pattern\":\"^[^#]*#?$\"},\"$schema\":{\"type\":\"string\"},"
+    "\"$ref\":{\"type\":\"string\"},"
+    "\"$anchor\":{\"type\":\"string\",\"pattern\":\"^[A-Za-z_][-A-Za-z0-9._]*$\"},"
+    "\"$dynamicRef\":{\"type\":\"string\"},"
+    "\"$dynamicAnchor\":{\"type\":\"string\",\"pattern\":\"^[A-Za-z_][-A-Za-z0-9._]*$\"},"
     "\"$comment\":{\"type\":\"string\"},\"$defs\":{\"$ref\":\"#/$defs/map\"},"
     "\"prefixItems\":{\"$ref\":\"#/$defs/arr\"},\"items\":{\"$dynamicRef\":\"#meta\"},"
     "\"contains\":{\"$dynamicRef\":\"#meta\"},\"additionalProperties\":{\"$dynamicRef\":\"#meta\"},"
@@ -1647,6 +1649,55 @@ static const char builtin_meta[] =
     "\"examples\":{\"type\":\"array\"}}}";
 
 static const char builtin_meta_uri[] = "https://json-schema.org/draft/2020-12/schema";
+/* The older drafts' meta-schemas, by URI without the empty fragment. */
+static const char *const builtin_older_uri[] = {
+    "https://json-schema.org/draft/2019-09/schema", "http://json-schema.org/draft-07/schema",
+    "http://json-schema.org/draft-06/schema", "http://json-schema.org/draft-04/schema"};
+
+/* The same subset as an older draft's meta-schema (older = index into builtin_older_uri):
+ * written in 2020-12 keywords (its own $schema says so, so a document of that draft that refers
+ * to it still reads it right), with the array form of `items`, `additionalItems`, and
+ * `definitions`/`dependencies`; draft-04's boolean exclusive bounds. */
+static cJSON *builtin_meta_older(size_t older)
+{
+    cJSON *m = cJSON_Parse(builtin_meta);
+    cJSON *props = cJSON_GetObjectItemCaseSensitive(m, "properties");
+    if (!props) goto fail;
+    cJSON_ReplaceItemInObjectCaseSensitive(m, "$id", cJSON_CreateString(builtin_older_uri[older]));
+    if (older == 3)
+        for (int i = 0; i < 2; i++) {
+            cJSON *b = cJSON_CreateObject();
+            cJSON_AddStringToObject(b, "type", "boolean");
+            cJSON_ReplaceItemInObjectCaseSensitive(props,
+                                                   i ? "exclusiveMaximum" : "exclusiveMinimum", b);
+        }
+    cJSON_AddStringToObject(m, "$schema", builtin_meta_uri);
+    cJSON *items =
+        cJSON_Parse("{\"anyOf\":[{\"$dynamicRef\":\"#meta\"},{\"$ref\":\"#/$defs/arr\"}]}");
+    cJSON *more = cJSON_Parse("{\"additionalItems\":{\"$dynamicRef\":\"#meta\"},"
+                              "\"$recursiveRef\":{\"type\":\"string\"},"
+                              "\"$recursiveAnchor\":{\"type\":\"boolean\"},"
+                              "\"definitions\":{\"$ref\":\"#/$defs/map\"},"
+                              "\"dependencies\":{\"type\":\"object\"}}");
+    if (!items || !more) {
+        cJSON_Delete(items);
+        cJSON_Delete(more);
+        goto fail;
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(props, "items", items);
+    cJSON *anchor = cJSON_GetObjectItemCaseSensitive(props, "$anchor");
+    cJSON_ReplaceItemInObjectCaseSensitive(anchor, "pattern",
+                                           cJSON_CreateString("^[A-Za-z][-A-Za-z0-9.:_]*$"));
+    while (more->child) {
+        cJSON *x = cJSON_DetachItemViaPointer(more, more->child);
+        cJSON_AddItemToObject(props, x->string, x);
+    }
+    cJSON_Delete(more);
+    return m;
+fail:
+    cJSON_Delete(m);
+    return NULL;
+}
 
 static int add_tree(schema_builder *b, const cJSON *schema, const char *base_uri, int32_t *out);
 
@@ -1665,15 +1716,21 @@ static const cJSON *resolve_node(schema_builder *b, const char *uri, int32_t *ba
     const char *hash = strchr(uri, '#');
     size_t ndoc = hash ? (size_t)(hash - uri) : strlen(uri);
     const bres *r = res_find(b, uri, ndoc);
-    if (!r && ndoc == strlen(builtin_meta_uri) && !strncmp(uri, builtin_meta_uri, ndoc)) {
-        cJSON *m = cJSON_Parse(builtin_meta);
+    size_t older = 0;
+    while (older < 4 && !(ndoc == strlen(builtin_older_uri[older]) &&
+                          !strncmp(uri, builtin_older_uri[older], ndoc)))
+        older++;
+    bool meta20 = ndoc == strlen(builtin_meta_uri) && !strncmp(uri, builtin_meta_uri, ndoc);
+    if (!r && (meta20 || older < 4)) {
+        cJSON *m = meta20 ? cJSON_Parse(builtin_meta) : builtin_meta_older(older);
         int32_t root;
         if (!m || VPUSH(b, owned, m) < 0) {
             cJSON_Delete(m);
             *err = SL_ENOMEM;
             return NULL;
         }
-        if ((*err = add_tree(b, m, builtin_meta_uri, &root)) < 0) return NULL;
+        const char *muri = meta20 ? builtin_meta_uri : builtin_older_uri[older];
+        if ((*err = add_tree(b, m, muri, &root)) < 0) return NULL;
         r = res_find(b, uri, ndoc);
     }
     if (!r) return NULL;
