@@ -698,8 +698,10 @@ static void test_stopped_redis(redisproc *rp)
     CHECK(run_until(called, &rs[0], 3000));
     uint64_t waited = ms_since(t0);
     CHECK_INT(rs[0].status, SL_ELIMIT);
-    CHECK(waited >= TIMEOUT_MS - 5 && waited < TIMEOUT_MS + 500);
-    if (!(waited >= TIMEOUT_MS - 5 && waited < TIMEOUT_MS + 500))
+    /* Never before the deadline; the upper bound only says it fired at all (valgrind on a busy
+     * machine delays timers by seconds: no tight timing here). */
+    CHECK(waited >= TIMEOUT_MS - 5 && waited < TIMEOUT_MS + 2500);
+    if (!(waited >= TIMEOUT_MS - 5 && waited < TIMEOUT_MS + 2500))
         fprintf(stderr, "  deadline after %llu ms\n", (unsigned long long)waited);
     /* the connection was dropped: every other group failed too, at the same moment */
     int failed = 0;
