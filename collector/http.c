@@ -350,9 +350,14 @@ static int on_header_field_complete(llhttp_t *p)
         HTTP_HEADER_MAP(HTTP_HDR_NAME)
 #undef HTTP_HDR_NAME
     };
+    static const unsigned char lens[] = {
+#define HTTP_HDR_LEN(id, name) sizeof(name) - 1,
+        HTTP_HEADER_MAP(HTTP_HDR_LEN)
+#undef HTTP_HDR_LEN
+    };
     c->cur_hdr = -1;
     for (int i = 0; i < HTTP_H__COUNT; i++) {
-        size_t n = strlen(names[i]);
+        size_t n = lens[i];
         if (n == c->hname_len && !memcmp(names[i], c->hname, n)) {
             c->cur_hdr = i;
             c->hdr[i].off = c->hlen;
