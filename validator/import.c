@@ -40,6 +40,13 @@ typedef struct {
     cJSON *comments; /* parts' comments: "common", "identify", "group" -> text */
     char *name, *description;
     cJSON *trees; /* the input trees (what was not moved out), freed at the end */
+    /* rudder-cli project files, resolved together once all are read */
+    struct cli_doc {
+        cJSON *root;
+        srcmap *map; /* owned */
+        size_t file; /* index into r->files (which grows: no pointers kept) */
+    } * cli;
+    size_t ncli, cli_cap;
 } imp;
 
 static const char *const fmt_names[] = {"segment", "rudderstack", "iglu", "jsonschema"};
@@ -458,6 +465,17 @@ static void seg_file(imp *m, cJSON *root)
 
 static void rudder_file(imp *m, cJSON *root)
 {
+    const char *ver = get_str(root, "version");
+    if (ver && !strncmp(ver, "rudder/", 7) && get_str(root, "kind")) {
+        /* a rudder-cli project file: refers to the others, so all are read first */
+        if (sl_grow(&m->cli, &m->cli_cap, m->ncli + 1, sizeof *m->cli)) {
+            m->r->nerrors++;
+            return;
+        }
+        m->cli[m->ncli++] = (struct cli_doc){root, m->map, (size_t)(m->d - m->r->files)};
+        m->map = NULL;
+        return;
+    }
     if (!m->name && get_str(root, "name")) m->name = strdup(get_str(root, "name"));
     if (!m->description && get_str(root, "description"))
         m->description = strdup(get_str(root, "description"));
@@ -515,6 +533,388 @@ static void rudder_file(imp *m, cJSON *root)
             cJSON_Delete(s);
         }
     }
+}
+
+/* ---- RudderStack CLI project (YAML) ---------------------------------------------------------
+ * kinds events, properties, custom-types (and categories, ignored) and the tracking plans
+ * (kind tp in rudder/0.1, tracking-plan in rudder/v1), with both reference forms:
+ * {$ref: "#/properties/GROUP/ID"} and "#property:ID". Each event rule becomes the whole-call
+ * schema RudderStack validates with (a JSON Schema of the call: properties or traits), written in
+ * 2020-12 so that variants (a discriminator's cases) become if/then and closed objects with
+ * variants use unevaluatedProperties. */
+
+typedef struct {
+    const char *kind; /* "events", "properties", "custom-types" */
+    const char *group, *id;
+    cJSON *node;
+    size_t doc;
+} cli_item;
+
+typedef struct {
+    imp *m;
+    cli_item *v;
+    size_t n, cap;
+} cli_cat;
+
+static void cli_use(imp *m, size_t doc)
+{
+    m->map = m->cli[doc].map;
+    m->d = &m->r->files[m->cli[doc].file];
+    m->path = m->d->file ? m->d->file : "";
+}
+
+/* The item a reference names: "#/KIND/GROUP/ID" or "#KIND1:ID" (kind1 = event, property,
+ * custom-type), as a string or {$ref: ...}. */
+static const cli_item *cli_find(const cli_cat *c, const cJSON *ref, const char *want)
+{
+    const char *r = cJSON_IsString(ref) ? ref->valuestring : get_str(ref, "$ref");
+    if (!r || r[0] != '#') return NULL;
+    char kind[32] = "", group[128] = "", id[128] = "";
+    if (r[1] == '/') {
+        if (sscanf(r, "#/%31[^/]/%127[^/]/%127s", kind, group, id) != 3) return NULL;
+    } else {
+        if (sscanf(r, "#%31[^:]:%127s", kind, id) != 2) return NULL;
+        if (!strcmp(kind, "property")) {
+            snprintf(kind, sizeof kind, "properties");
+        } else { /* event -> events, custom-type -> custom-types */
+            size_t k = strlen(kind);
+            if (k + 1 < sizeof kind) kind[k] = 's', kind[k + 1] = 0;
+        }
+    }
+    if (strcmp(kind, want)) return NULL;
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->v[i].kind, kind) && !strcmp(c->v[i].id, id) &&
+            (!group[0] || !strcmp(c->v[i].group, group)))
+            return &c->v[i];
+    return NULL;
+}
+
+/* rudder-cli's config keys (camelCase in 0.1, snake_case in v1) -> JSON Schema keywords. */
+static const char *cli_keyword(const char *k)
+{
+    static const char *const map[][2] = {{"min_length", "minLength"},
+                                         {"max_length", "maxLength"},
+                                         {"min_items", "minItems"},
+                                         {"max_items", "maxItems"},
+                                         {"unique_items", "uniqueItems"},
+                                         {"multiple_of", "multipleOf"},
+                                         {"exclusive_minimum", "exclusiveMinimum"},
+                                         {"exclusive_maximum", "exclusiveMaximum"},
+                                         {"min_properties", "minProperties"},
+                                         {"max_properties", "maxProperties"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(k, map[i][0])) return map[i][1];
+    return k;
+}
+
+static cJSON *cli_type_schema(cli_cat *c, const cli_item *it, int depth);
+static cJSON *cli_props(cli_cat *c, const cJSON *entries, const cJSON *variants, int additional,
+                        bool part, int depth);
+
+/* The items of an array property: a type list or a custom type. */
+static cJSON *cli_items(cli_cat *c, const cJSON *it, int depth)
+{
+    if (cJSON_IsString(it) && it->valuestring[0] == '#') {
+        const cli_item *ct = cli_find(c, it, "custom-types");
+        if (!ct) {
+            ERR(c->m, it, "item type %s: no such custom type in the project", it->valuestring);
+            return cJSON_CreateObject();
+        }
+        return cli_type_schema(c, ct, depth + 1);
+    }
+    cJSON *s = cJSON_CreateObject();
+    if (cJSON_IsString(it)) cJSON_AddStringToObject(s, "type", it->valuestring);
+    if (cJSON_IsArray(it)) cJSON_AddItemToObject(s, "type", cJSON_Duplicate(it, true));
+    return s;
+}
+
+/* `type: X`, `type: "a,b"`, `types: [..]` and the config of a property or custom type into s. */
+static void cli_typed(cli_cat *c, cJSON *s, const cJSON *def, int depth)
+{
+    const cJSON *t = get(def, "type");
+    const cJSON *ts = get(def, "types");
+    if (cJSON_IsString(t) && t->valuestring[0] == '#') {
+        const cli_item *ct = cli_find(c, t, "custom-types");
+        if (!ct) {
+            ERR(c->m, t, "type %s: no such custom type in the project", t->valuestring);
+            return;
+        }
+        cJSON *x = cli_type_schema(c, ct, depth + 1);
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(s, "allOf"), x);
+    } else if (cJSON_IsString(t) && strchr(t->valuestring, ',')) {
+        cJSON *arr = cJSON_AddArrayToObject(s, "type");
+        for (const char *p = t->valuestring; *p;) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            const char *e = p;
+            while (*e && *e != ',' && *e != ' ')
+                e++;
+            if (e > p) {
+                char buf[32];
+                snprintf(buf, sizeof buf, "%.*s", (int)(e - p), p);
+                cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+            }
+            p = e;
+        }
+    } else if (cJSON_IsString(t) && t->valuestring[0]) {
+        cJSON_AddStringToObject(s, "type", t->valuestring);
+    } else if (cJSON_IsArray(ts)) {
+        cJSON_AddItemToObject(s, "type", cJSON_Duplicate(ts, true));
+    }
+    const cJSON *cfg = get(def, "config");
+    if (!cfg) cfg = get(def, "propConfig");
+    for (const cJSON *k = cfg ? cfg->child : NULL; k; k = k->next) {
+        if (!strcmp(k->string, "itemTypes") || !strcmp(k->string, "item_types") ||
+            !strcmp(k->string, "item_type")) {
+            cJSON_AddItemToObject(s, "items", cli_items(c, k, depth));
+            continue;
+        }
+        const char *kw = cli_keyword(k->string);
+        if (!schema_is_keyword(kw)) {
+            LOST(c->m, k, "config key \"%s\" is no JSON Schema keyword", k->string);
+            continue;
+        }
+        if (get(s, kw)) cJSON_DeleteItemFromObjectCaseSensitive(s, kw);
+        cJSON_AddItemToObject(s, kw, cJSON_Duplicate(k, true));
+    }
+    const cJSON *item = get(def, "item_type");
+    if (item && !get(s, "items")) cJSON_AddItemToObject(s, "items", cli_items(c, item, depth));
+}
+
+/* A custom type as a schema: its type and config, its properties, its variants. */
+static cJSON *cli_type_schema(cli_cat *c, const cli_item *it, int depth)
+{
+    if (depth > 32) {
+        ERR(c->m, it->node, "custom type %s refers to itself", it->id);
+        return cJSON_CreateObject();
+    }
+    cJSON *s = cJSON_CreateObject();
+    cli_typed(c, s, it->node, depth);
+    const cJSON *props = get(it->node, "properties");
+    if (cJSON_IsArray(props)) {
+        cJSON *o = cli_props(c, props, get(it->node, "variants"), -1, true, depth + 1);
+        cJSON *allof = cJSON_GetObjectItemCaseSensitive(s, "allOf");
+        if (!allof) allof = cJSON_AddArrayToObject(s, "allOf");
+        cJSON_AddItemToArray(allof, o);
+    }
+    return s;
+}
+
+/* One property entry of a rule or custom type: {$ref|property: REF, required, properties}. */
+static const cli_item *cli_entry(cli_cat *c, const cJSON *e, cJSON *props, cJSON *req, int depth)
+{
+    const cJSON *ref = get(e, "property");
+    if (!ref) ref = e;
+    const cli_item *pi = cli_find(c, ref, "properties");
+    if (!pi) {
+        ERR(c->m, e, "property reference %s: no such property in the project",
+            get_str(e, "property") ? get_str(e, "property")
+            : get_str(e, "$ref")   ? get_str(e, "$ref")
+                                   : "(none)");
+        return NULL;
+    }
+    const char *name = get_str(pi->node, "name");
+    if (!name) name = pi->id;
+    cJSON *ps = cJSON_CreateObject();
+    const char *desc = get_str(pi->node, "description");
+    if (desc) cJSON_AddStringToObject(ps, "description", desc);
+    cli_typed(c, ps, pi->node, depth);
+    const cJSON *nested = get(e, "properties");
+    if (cJSON_IsArray(nested)) {
+        const cJSON *ap = get(e, "additional_properties");
+        cJSON *o =
+            cli_props(c, nested, NULL, cJSON_IsBool(ap) ? cJSON_IsTrue(ap) : -1, true, depth + 1);
+        cJSON *allof = cJSON_GetObjectItemCaseSensitive(ps, "allOf");
+        if (!allof) allof = cJSON_AddArrayToObject(ps, "allOf");
+        cJSON_AddItemToArray(allof, o);
+    }
+    if (get(props, name)) {
+        ERR(c->m, e, "property \"%s\" is listed twice", name);
+        cJSON_Delete(ps);
+        return pi;
+    }
+    cJSON_AddItemToObject(props, name, ps);
+    if (cJSON_IsTrue(get(e, "required")) && req)
+        cJSON_AddItemToArray(req, cJSON_CreateString(name));
+    return pi;
+}
+
+static const char *cli_name(const cli_item *it)
+{
+    const char *n = get_str(it->node, "name");
+    return n ? n : it->id;
+}
+
+/* {properties, required} of entries; with part=false also the object type and, when
+ * additional == 0, the closing (unevaluatedProperties, so variants' properties count). Variants:
+ * allOf of if/then per case and if/else for the default. */
+static cJSON *cli_props(cli_cat *c, const cJSON *entries, const cJSON *variants, int additional,
+                        bool part, int depth)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!part) cJSON_AddStringToObject(o, "type", "object");
+    cJSON *props = cJSON_AddObjectToObject(o, "properties");
+    cJSON *req = cJSON_AddArrayToObject(o, "required");
+    for (const cJSON *e = entries ? entries->child : NULL; e; e = e->next)
+        cli_entry(c, e, props, req, depth);
+    for (const cJSON *v = cJSON_IsArray(variants) ? variants->child : NULL; v; v = v->next) {
+        const cli_item *d = cli_find(c, get(v, "discriminator"), "properties");
+        if (!d) {
+            ERR(c->m, v, "variant: its discriminator names no property of the project");
+            continue;
+        }
+        const char *dn = cli_name(d);
+        cJSON *allof = cJSON_GetObjectItemCaseSensitive(o, "allOf");
+        if (!allof) allof = cJSON_AddArrayToObject(o, "allOf");
+        cJSON *all_match = cJSON_CreateArray();
+        const cJSON *cases = get(v, "cases");
+        for (const cJSON *k = cJSON_IsArray(cases) ? cases->child : NULL; k; k = k->next) {
+            const cJSON *match = get(k, "match");
+            cJSON *rule = cJSON_CreateObject();
+            cJSON *iff = cJSON_AddObjectToObject(rule, "if");
+            cJSON *dp = cJSON_AddObjectToObject(cJSON_AddObjectToObject(iff, "properties"), dn);
+            cJSON_AddItemToObject(dp, "enum",
+                                  cJSON_IsArray(match) ? cJSON_Duplicate(match, true)
+                                                       : cJSON_CreateArray());
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(iff, "required"), cJSON_CreateString(dn));
+            for (const cJSON *x = cJSON_IsArray(match) ? match->child : NULL; x; x = x->next)
+                cJSON_AddItemToArray(all_match, cJSON_Duplicate(x, true));
+            cJSON_AddItemToObject(rule, "then",
+                                  cli_props(c, get(k, "properties"), NULL, -1, true, depth + 1));
+            cJSON_AddItemToArray(allof, rule);
+        }
+        const cJSON *def = get(v, "default");
+        const cJSON *dprops = cJSON_IsArray(def) ? def : get(def, "properties");
+        if (dprops) {
+            cJSON *rule = cJSON_CreateObject();
+            cJSON *iff = cJSON_AddObjectToObject(rule, "if");
+            cJSON_AddItemToObject(
+                cJSON_AddObjectToObject(cJSON_AddObjectToObject(iff, "properties"), dn), "enum",
+                all_match);
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(iff, "required"), cJSON_CreateString(dn));
+            cJSON_AddItemToObject(rule, "else", cli_props(c, dprops, NULL, -1, true, depth + 1));
+            cJSON_AddItemToArray(allof, rule);
+        } else {
+            cJSON_Delete(all_match);
+        }
+    }
+    if (!part && additional == 0) cJSON_AddFalseToObject(o, "unevaluatedProperties");
+    if (cJSON_GetArraySize(req) == 0) cJSON_DeleteItemFromObjectCaseSensitive(o, "required");
+    return o;
+}
+
+/* One event rule of a tracking plan -> the plan's event, page or call. */
+static void cli_rule(cli_cat *c, const cJSON *rule, const char *plan_name)
+{
+    imp *m = c->m;
+    const cJSON *evref = get(rule, "event");
+    const cli_item *ev = cli_find(c, evref, "events");
+    if (!ev) {
+        ERR(m, rule, "rule %s: its event names no event of the project",
+            get_str(rule, "id") ? get_str(rule, "id") : "(no id)");
+        return;
+    }
+    const char *type = get_str(ev->node, "event_type");
+    if (!type) type = get_str(ev->node, "eventType");
+    if (!type) type = "track";
+    const cJSON *ap = get(rule, "additional_properties");
+    if (!ap) ap = get(rule, "allow_unplanned");
+    if (!ap && cJSON_IsObject(evref)) ap = get(evref, "allow_unplanned");
+    int additional = cJSON_IsBool(ap) ? cJSON_IsTrue(ap) : 1;
+    bool traits = !strcmp(type, "identify") || !strcmp(type, "group");
+    cJSON *po = cli_props(c, get(rule, "properties"), get(rule, "variants"), additional, false, 0);
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "$schema", dialect_uri(DIALECT_2020_12));
+    cJSON_AddStringToObject(s, "type", "object");
+    bool must = get(po, "required") != NULL;
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(s, "properties"),
+                          traits ? "traits" : "properties", po);
+    if (must)
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(s, "required"),
+                             cJSON_CreateString(traits ? "traits" : "properties"));
+    import_schema(m, s, DIALECT_2020_12);
+    const char *name = cli_name(ev);
+    char w[512], comment[800];
+    where(m, rule, w, sizeof w);
+    snprintf(comment, sizeof comment, "from %s: rudder-cli tracking plan %s, rule %s (%s event %s)",
+             w, plan_name, get_str(rule, "id") ? get_str(rule, "id") : "?", type, name);
+    const char *desc = get_str(ev->node, "description");
+    if (!strcmp(type, "track"))
+        add_event(m, name, 1, make_def(comment, desc, NULL, s), rule);
+    else if (traits)
+        add_call(m, type[0] == 'g', make_def(comment, desc, NULL, s), rule);
+    else if ((!strcmp(type, "page") || !strcmp(type, "screen")) &&
+             !cJSON_GetObjectItemCaseSensitive(m->pages, name))
+        cJSON_AddItemToObject(m->pages, name, make_def(comment, desc, NULL, s));
+    else {
+        LOST(m, rule, "%s rule for \"%s\" has no place in a Sluice plan", type, name);
+        cJSON_Delete(s);
+    }
+}
+
+/* Resolves the project: catalog first, then every tracking plan's rules. */
+static void cli_project(imp *m)
+{
+    cli_cat c = {.m = m};
+    static const char *const kinds[][2] = {
+        {"events", "events"}, {"properties", "properties"}, {"custom-types", "types"}};
+    for (size_t d = 0; d < m->ncli; d++) {
+        cli_use(m, d);
+        const char *kind = get_str(m->cli[d].root, "kind");
+        const char *group = get_str(get(m->cli[d].root, "metadata"), "name");
+        for (int k = 0; k < 3; k++) {
+            if (strcmp(kind, kinds[k][0])) continue;
+            const cJSON *list = get(get(m->cli[d].root, "spec"), kinds[k][1]);
+            if (!cJSON_IsArray(list)) {
+                ERR(m, m->cli[d].root, "kind %s: expected spec.%s: [..]", kind, kinds[k][1]);
+                continue;
+            }
+            for (cJSON *it = list->child; it; it = it->next) {
+                const char *id = get_str(it, "id");
+                if (!id) {
+                    ERR(m, it, "a %s entry without an id", kind);
+                    continue;
+                }
+                if (sl_grow(&c.v, &c.cap, c.n + 1, sizeof *c.v)) {
+                    m->r->nerrors++;
+                    goto out;
+                }
+                c.v[c.n++] = (cli_item){kinds[k][0], group ? group : "", id, it, d};
+            }
+        }
+    }
+    size_t nplans = 0;
+    for (size_t d = 0; d < m->ncli; d++) {
+        const char *kind = get_str(m->cli[d].root, "kind");
+        if (strcmp(kind, "tp") && strcmp(kind, "tracking-plan")) continue;
+        cli_use(m, d);
+        nplans++;
+        const cJSON *spec = get(m->cli[d].root, "spec");
+        const char *pname = get_str(spec, "display_name");
+        if (!pname) pname = get_str(spec, "id");
+        if (!pname) pname = "?";
+        if (!m->name) m->name = strdup(get_str(spec, "id") ? get_str(spec, "id") : pname);
+        if (!m->description && get_str(spec, "description"))
+            m->description = strdup(get_str(spec, "description"));
+        const cJSON *rules = get(spec, "rules");
+        for (const cJSON *r = cJSON_IsArray(rules) ? rules->child : NULL; r; r = r->next) {
+            const char *rt = get_str(r, "type");
+            if (rt && strcmp(rt, "event_rule")) {
+                LOST(m, r, "rule type \"%s\" (only event_rule is read)", rt);
+                continue;
+            }
+            cli_rule(&c, r, pname);
+        }
+    }
+    if (!nplans && m->ncli) {
+        cli_use(m, 0);
+        ERR(m, m->cli[0].root,
+            "a rudder-cli project without a tracking plan (kind tp or "
+            "tracking-plan)");
+    }
+out:
+    free(c.v);
+    m->map = NULL;
 }
 
 /* ---- Iglu ------------------------------------------------------------------------------------ */
@@ -663,6 +1063,14 @@ static bool want_json(const char *name)
 }
 
 /* Iglu layout: the version is the file name, M-R-A, no extension. */
+/* rudder-cli projects: YAML files (and JSON exports beside them). */
+static bool want_yaml(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml")) ||
+           want_json(name);
+}
+
 static bool want_iglu(const char *name)
 {
     int a, b, c;
@@ -856,18 +1264,22 @@ int import_run(import_format f, const char *const *paths, size_t npaths, const c
     if (!m.events || !m.pages || !m.iglu || !m.comments || !m.trees) rc = SL_ENOMEM;
     for (size_t i = 0; i < npaths && !rc; i++) {
         struct stat st;
-        if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode) &&
-            (f == IMPORT_IGLU || f == IMPORT_JSONSCHEMA)) {
+        if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode) && f != IMPORT_SEGMENT) {
             char **list = NULL;
             size_t n = 0, cap = 0;
-            walk(paths[i], f == IMPORT_IGLU ? want_iglu : want_json, &list, &n, &cap, 0);
+            walk(paths[i],
+                 f == IMPORT_IGLU          ? want_iglu
+                 : f == IMPORT_RUDDERSTACK ? want_yaml
+                                           : want_json,
+                 &list, &n, &cap, 0);
             if (n == 0) {
                 sl_diags *d = new_file(r, paths[i]);
                 if (d)
                     sl_diags_add(d, SL_SEV_ERROR, 0, 0, "no %s found in this folder",
                                  f == IMPORT_IGLU ? "Iglu schema (schemas/vendor/name/jsonschema/"
                                                     "M-R-A)"
-                                                  : "*.json file");
+                                 : f == IMPORT_RUDDERSTACK ? "*.yaml, *.yml or *.json file"
+                                                           : "*.json file");
                 r->nerrors++;
             }
             for (size_t j = 0; j < n; j++) {
@@ -879,6 +1291,10 @@ int import_run(import_format f, const char *const *paths, size_t npaths, const c
             read_one(&m, paths[i]);
         }
     }
+    if (!rc && m.ncli) cli_project(&m);
+    for (size_t i = 0; i < m.ncli; i++)
+        srcmap_free(m.cli[i].map);
+    free(m.cli);
     if (!rc && r->nerrors == 0) {
         r->plan = assemble(&m);
         if (!r->plan) rc = SL_ENOMEM;

@@ -7,7 +7,9 @@
  *                group}}.
  *   rudderstack  RudderStack tracking plans as JSON: {"name", "events": [{name, eventType,
  *                description, rules}]} (Data Catalog) or {"rules": {"events": [..]}} (the older
- *                Tracking Plan API).
+ *                Tracking Plan API); or a rudder-cli YAML project (kinds events, properties,
+ *                custom-types, tp / tracking-plan; rudder/v1 and rudder/0.1 references),
+ *                resolved once every file is read.
  *   iglu         Iglu self-describing schemas: a folder in Iglu layout
  *                (schemas/vendor/name/jsonschema/M-R-A) or single schema files.
  *   jsonschema   Plain JSON Schemas, one per event (its `title`, else the file name), each
